@@ -1,0 +1,185 @@
+// Package cmd wires jobctl's cobra commands to the packages under pkg/.
+// Commands are built by constructors; configuration is loaded once, by
+// one viper instance, into a typed config.Config before any command runs.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jobctl/jobctl/pkg/config"
+	"github.com/jobctl/jobctl/pkg/kafkaconn"
+	"github.com/jobctl/jobctl/pkg/output"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes, documented in `jobctl --help`.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// IOStreams are where a command reads and writes; tests swap in buffers.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// OutTTY and ErrTTY say whether Out and ErrOut are terminals: tables
+	// and progress bars for people, JSON and quiet for pipes.
+	OutTTY bool
+	ErrTTY bool
+}
+
+// StdIOStreams are the process's standard streams.
+func StdIOStreams() IOStreams {
+	return IOStreams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		OutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+}
+
+// App is what every command shares: streams, the loaded configuration and
+// the things built from it.
+type App struct {
+	IO     IOStreams
+	Logger *slog.Logger
+
+	cfg        *config.Config
+	sources    map[string]config.Source
+	configFile string
+	outFormat  string
+}
+
+// Config is the loaded configuration; valid inside a command's RunE.
+func (a *App) Config() *config.Config { return a.cfg }
+
+// Conn builds the Kafka connection description from the configuration.
+func (a *App) Conn() (*kafkaconn.Conn, error) { return kafkaconn.New(a.cfg) }
+
+// Printer prints results in the -o format.
+func (a *App) Printer() output.Printer {
+	return output.Printer{W: a.IO.Out, Format: output.Format(a.outFormat)}
+}
+
+// Main runs jobctl with args on the standard streams and returns the exit
+// code. SIGINT and SIGTERM cancel the command's context; commands shut
+// down gracefully on that.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Execute(ctx, args, StdIOStreams())
+}
+
+// Execute runs jobctl with args and returns the exit code. It is the one
+// place where errors become exit codes.
+func Execute(ctx context.Context, args []string, streams IOStreams) int {
+	app := &App{IO: streams, Logger: slog.New(slog.DiscardHandler)}
+	root := NewRootCmd(app)
+	root.SetArgs(args)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var silent *silentError
+	if errors.As(err, &silent) {
+		return silent.code
+	}
+	fmt.Fprintf(streams.ErrOut, "Error: %v\n", err)
+	var usage *usageError
+	var keyErr *config.KeyError
+	if errors.As(err, &usage) || errors.As(err, &keyErr) || isCobraUsageError(err) {
+		if usage != nil && usage.hint != "" {
+			fmt.Fprintln(streams.ErrOut, usage.hint)
+		}
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+const rootLong = `jobctl processes jobs asynchronously over Apache Kafka.
+
+Jobs are events on one topic (job-status by default), keyed by job id:
+producers and the API append NEW events, workers in a consumer group
+process them and append DONE or FAILED, and serve replays the topic into a
+live view with an HTTP API and a dashboard.
+
+Every global flag can also be set by its environment variable (shown with
+the flag) or in a config file (--config, else ./jobctl.yaml, else
+$XDG_CONFIG_HOME/jobctl/config.yaml). Precedence: flag > env > file >
+default. See the effective values with 'jobctl config show'.
+
+Exit codes: 0 success, 1 failure, 2 usage error (bad flag, argument or
+configuration value).`
+
+// NewRootCmd builds the jobctl command tree.
+func NewRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "jobctl",
+		Short:         "Process jobs asynchronously over Apache Kafka",
+		Long:          rootLong,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return app.load(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{err: err, hint: fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.configFile, "config", "", "config file (env JOBCTL_CONFIG; default ./jobctl.yaml, then the user config dir)")
+	pf.StringVarP(&app.outFormat, "output", "o", "table", "output format: table or json")
+	addKeyFlag(pf, "brokers", "brokers", "b")
+	addKeyFlag(pf, "topic", "topic", "t")
+	addKeyFlag(pf, "group.id", "group", "g")
+	addKeyFlag(pf, "timeout", "timeout", "")
+	addKeyFlag(pf, "log.level", "log-level", "")
+	addKeyFlag(pf, "log.format", "log-format", "")
+
+	root.AddCommand(
+		newConfigCmd(app),
+		newVersionCmd(app),
+		newBrokerCmd(app),
+	)
+	return root
+}
+
+// usageError is a mistake in how jobctl was called: exit code 2.
+type usageError struct {
+	err  error
+	hint string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// silentError ends a command with code after it already told the user why.
+type silentError struct{ code int }
+
+func (e *silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if len(msg) >= len(prefix) && msg[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}

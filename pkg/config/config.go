@@ -1,0 +1,225 @@
+// Package config is jobctl's typed configuration: every key, its default,
+// its environment variable, and the checks a loaded value must pass. It
+// knows nothing of flags or files; cmd/ loads values from those (with one
+// viper instance) and hands them here. It is a leaf package.
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration, one field per key in Keys.
+type Config struct {
+	Brokers  []string      `mapstructure:"brokers"`
+	Topic    string        `mapstructure:"topic"`
+	Group    GroupConfig   `mapstructure:"group"`
+	Timeout  time.Duration `mapstructure:"timeout"`
+	ClientID string        `mapstructure:"client_id"`
+	TLS      TLSConfig     `mapstructure:"tls"`
+	SASL     SASLConfig    `mapstructure:"sasl"`
+	Log      LogConfig     `mapstructure:"log"`
+	Produce  ProduceConfig `mapstructure:"produce"`
+	Consume  ConsumeConfig `mapstructure:"consume"`
+	Handler  HandlerConfig `mapstructure:"handler"`
+	API      APIConfig     `mapstructure:"api"`
+}
+
+// GroupConfig names the consumer group.
+type GroupConfig struct {
+	ID string `mapstructure:"id"`
+}
+
+// TLSConfig enables TLS to the brokers.
+type TLSConfig struct {
+	Enabled            bool   `mapstructure:"enabled"`
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// SASLConfig enables SASL authentication to the brokers.
+type SASLConfig struct {
+	Mechanism string `mapstructure:"mechanism"`
+	Username  string `mapstructure:"username"`
+	Password  string `mapstructure:"password"`
+}
+
+// LogConfig sets up structured logging.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ProduceConfig tunes `jobctl produce`.
+type ProduceConfig struct {
+	Count   int     `mapstructure:"count"`
+	Rate    float64 `mapstructure:"rate"`
+	Type    string  `mapstructure:"type"`
+	Payload string  `mapstructure:"payload"`
+	File    string  `mapstructure:"file"`
+	OnError string  `mapstructure:"on_error"`
+}
+
+// ConsumeConfig tunes `jobctl consume`.
+type ConsumeConfig struct {
+	Concurrency    int           `mapstructure:"concurrency"`
+	Grace          time.Duration `mapstructure:"grace"`
+	ProcessedLog   string        `mapstructure:"processed_log"`
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+	MaxAttempts    int           `mapstructure:"max_attempts"`
+}
+
+// HandlerConfig selects and tunes the job handler.
+type HandlerConfig struct {
+	Name  string             `mapstructure:"name"`
+	Sleep SleepHandlerConfig `mapstructure:"sleep"`
+	Exec  ExecHandlerConfig  `mapstructure:"exec"`
+}
+
+// SleepHandlerConfig tunes the simulated-work handler.
+type SleepHandlerConfig struct {
+	Duration time.Duration `mapstructure:"duration"`
+	Jitter   time.Duration `mapstructure:"jitter"`
+	FailRate float64       `mapstructure:"fail_rate"`
+}
+
+// ExecHandlerConfig tunes the handler that runs a command per job.
+type ExecHandlerConfig struct {
+	Command []string      `mapstructure:"command"`
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// APIConfig tunes `jobctl serve`.
+type APIConfig struct {
+	Addr         string        `mapstructure:"addr"`
+	Token        string        `mapstructure:"token"`
+	TokenReads   bool          `mapstructure:"token_reads"`
+	MaxBodyBytes int           `mapstructure:"max_body_bytes"`
+	CORSOrigins  []string      `mapstructure:"cors_origins"`
+	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
+}
+
+// KeyError says which key has a bad value and where the value came from.
+type KeyError struct {
+	Key    string
+	Source Source
+	Err    error
+}
+
+func (e *KeyError) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("config key %q: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("config key %q (from %s): %v", e.Key, e.Source, e.Err)
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Validate checks the values that types alone cannot. sourceOf says where
+// each key's value came from, for the error message; it may be nil.
+func (c *Config) Validate(sourceOf func(key string) Source) error {
+	fail := func(key, format string, args ...any) error {
+		var src Source
+		if sourceOf != nil {
+			src = sourceOf(key)
+		}
+		return &KeyError{Key: key, Source: src, Err: fmt.Errorf(format, args...)}
+	}
+	if len(c.Brokers) == 0 {
+		return fail("brokers", "the broker list is empty; give at least one host:port")
+	}
+	for _, b := range c.Brokers {
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" {
+			return fail("brokers", "%q is not host:port", b)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return fail("brokers", "%q has an invalid port", b)
+		}
+	}
+	if strings.TrimSpace(c.Topic) == "" {
+		return fail("topic", "the topic name is empty")
+	}
+	if err := checkTopicName(c.Topic); err != nil {
+		return fail("topic", "%v", err)
+	}
+	if strings.TrimSpace(c.Group.ID) == "" {
+		return fail("group.id", "the group id is empty")
+	}
+	checks := []struct {
+		key string
+		bad bool
+		msg string
+	}{
+		{"timeout", c.Timeout < 0, "must not be negative (0 means run until stopped)"},
+		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},
+		{"log.format", !oneOf(c.Log.Format, "auto", "text", "json"), "must be auto, text or json"},
+		{"sasl.mechanism", !oneOf(strings.ToUpper(c.SASL.Mechanism), "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (or empty for none)"},
+		{"sasl.username", c.SASL.Mechanism != "" && c.SASL.Username == "", "is required when sasl.mechanism is set"},
+		{"produce.count", c.Produce.Count < 0, "must not be negative"},
+		{"produce.rate", c.Produce.Rate < 0, "must not be negative (0 means as fast as possible)"},
+		{"produce.on_error", !oneOf(c.Produce.OnError, "skip", "stop"), "must be skip or stop"},
+		{"consume.concurrency", c.Consume.Concurrency < 1, "must be at least 1"},
+		{"consume.grace", c.Consume.Grace < 0, "must not be negative"},
+		{"consume.commit_interval", c.Consume.CommitInterval <= 0, "must be positive"},
+		{"consume.max_attempts", c.Consume.MaxAttempts < 1, "must be at least 1"},
+		{"handler.name", !oneOf(c.Handler.Name, "sleep", "exec"), "must be sleep or exec"},
+		{"handler.sleep.duration", c.Handler.Sleep.Duration < 0, "must not be negative"},
+		{"handler.sleep.jitter", c.Handler.Sleep.Jitter < 0, "must not be negative"},
+		{"handler.sleep.fail_rate", c.Handler.Sleep.FailRate < 0 || c.Handler.Sleep.FailRate > 1, "must be between 0 and 1"},
+		{"handler.exec.command", c.Handler.Name == "exec" && len(c.Handler.Exec.Command) == 0, "is required when handler.name is exec"},
+		{"handler.exec.timeout", c.Handler.Exec.Timeout < 0, "must not be negative (0 means no limit)"},
+		{"api.max_body_bytes", c.API.MaxBodyBytes < 1, "must be at least 1"},
+		{"api.read_timeout", c.API.ReadTimeout <= 0, "must be positive"},
+		{"api.write_timeout", c.API.WriteTimeout < 0, "must not be negative"},
+		{"api.idle_timeout", c.API.IdleTimeout <= 0, "must be positive"},
+	}
+	for _, ck := range checks {
+		if ck.bad {
+			return fail(ck.key, "%s", ck.msg)
+		}
+	}
+	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" || c.TLS.CertFile == "" && c.TLS.KeyFile != "" {
+		return fail("tls.cert_file", "tls.cert_file and tls.key_file go together")
+	}
+	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
+		return fail("api.addr", "%q is not host:port", c.API.Addr)
+	}
+	if c.API.TokenReads && c.API.Token == "" {
+		return fail("api.token_reads", "needs api.token to be set")
+	}
+	return nil
+}
+
+// checkTopicName applies Kafka's own rules for topic names.
+func checkTopicName(name string) error {
+	if name == "." || name == ".." {
+		return fmt.Errorf("%q is not a valid topic name", name)
+	}
+	if len(name) > 249 {
+		return fmt.Errorf("topic name is %d characters, over Kafka's limit of 249", len(name))
+	}
+	for _, r := range name {
+		ok := r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			return fmt.Errorf("topic name %q has %q; Kafka allows only letters, digits, '.', '_' and '-'", name, r)
+		}
+	}
+	return nil
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
