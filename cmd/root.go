@@ -152,6 +152,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newConfigCmd(app),
 		newVersionCmd(app),
 		newBrokerCmd(app),
+		newProduceCmd(app),
 	)
 	return root
 }

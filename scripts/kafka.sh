@@ -187,8 +187,14 @@ node_pid() {
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   if [[ -r /proc/$pid/cmdline ]]; then
-    # Guard against a recycled pid: it must be our broker, with our properties file.
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$(node_dir "$1")/server.properties" || return 1
+    # Guard against a recycled pid: it must be our broker, with our properties file
+    # (an exited child is a zombie with an empty cmdline until reaped).
+    local -a argv
+    local want arg found=1
+    want="$(node_dir "$1")/server.properties"
+    mapfile -d '' argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+    for arg in "${argv[@]}"; do [[ $arg == "$want" ]] && found=0; done
+    ((found == 0)) || return 1
   elif [[ -d /proc/self ]] || ! kill -0 "$pid" 2>/dev/null; then
     return 1
   fi
@@ -297,7 +303,11 @@ auto.create.topics.enable=false
 EOF
 }
 
-port_in_use() { { exec 3<>"/dev/tcp/$HOST/$1"; } 2>/dev/null; }
+# True when something accepts TCP connections on 127.0.0.1:PORT (no fork).
+port_in_use() {
+  { exec 4<>"/dev/tcp/$HOST/$1"; } 2>/dev/null || return 1
+  exec 4>&-
+}
 
 launch_node() { # N NODES LIBS
   local n=$1 nodes=$2 libs=$3 dir heap pid
@@ -337,7 +347,9 @@ wait_ready() { # "NODES..." "WANT..."
         print_log_tail "$n"
         abort_nodes "$@"
       fi
-      node_ready "$n" "${want[@]}" || rest+=("$n")
+      # Cheap TCP check first: the probe forks a few processes, which would slow
+      # the JVMs' start on a small machine if run before the port is even bound.
+      port_in_use "$(broker_port "$n")" && node_ready "$n" "${want[@]}" || rest+=("$n")
     done
     pending=("${rest[@]}")
     ((${#pending[@]} == 0)) && break

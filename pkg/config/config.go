@@ -223,3 +223,12 @@ func oneOf(v string, allowed ...string) bool {
 	}
 	return false
 }
+
+// CheckTopicName applies Kafka's rules for topic names to a name given
+// other than through the topic key, such as a command's argument.
+func CheckTopicName(name string) error {
+	if name == "" {
+		return fmt.Errorf("the topic name is empty")
+	}
+	return checkTopicName(name)
+}

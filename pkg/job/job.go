@@ -121,6 +121,18 @@ func Decode(data []byte) (Event, error) { return decode(data, false) }
 func DecodeStrict(data []byte) (Event, error) { return decode(data, true) }
 
 func decode(data []byte, strict bool) (Event, error) {
+	e, err := parse(data, strict)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// parse decodes the JSON object without checking that it is a whole job.
+func parse(data []byte, strict bool) (Event, error) {
 	var e Event
 	if len(data) > maxEventBytes {
 		return e, fmt.Errorf("job event is %d bytes, over the %d byte limit", len(data), maxEventBytes)
@@ -142,9 +154,6 @@ func decode(data []byte, strict bool) (Event, error) {
 	if dec.More() {
 		return Event{}, errors.New("invalid job JSON: more than one value")
 	}
-	if err := e.Validate(); err != nil {
-		return Event{}, err
-	}
 	if len(e.Payload) > 0 {
 		e.Payload = compactJSON(e.Payload)
 	}
@@ -163,6 +172,9 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 }
 
 func describeJSON(b []byte) string {
+	if !json.Valid(b) {
+		return "text that is not JSON"
+	}
 	switch b[0] {
 	case '[':
 		return "an array"

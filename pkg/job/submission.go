@@ -1,0 +1,56 @@
+package job
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// DecodeSubmission parses a job someone asks to run: an API body or a line
+// of a jobs file. Field names are checked strictly; the status must be NEW
+// (and is NEW when absent); job_id may be absent, and the caller then
+// assigns one with NewID.
+func DecodeSubmission(data []byte) (Event, error) {
+	e, err := parse(data, true)
+	if err != nil {
+		return Event{}, err
+	}
+	if e.Status == "" {
+		e.Status = StatusNew
+	}
+	if e.Status != StatusNew {
+		return Event{}, &StatusError{Status: string(e.Status)}
+	}
+	check := e
+	if check.JobID.IsZero() {
+		check.JobID = ID{text: "-"} // stand-in so Validate checks the other fields
+	}
+	if err := check.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// StatusError is a submission whose status is not NEW: new jobs start NEW.
+type StatusError struct{ Status string }
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("status %q: a new job must have status NEW", e.Status)
+}
+
+// IsStatusError reports whether err is a StatusError.
+func IsStatusError(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se)
+}
+
+// NewID returns a unique job id that sorts by creation time: milliseconds
+// since the epoch and 48 random bits ("1732550000123-9f2c4e1a7b3d").
+func NewID() ID {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return ID{text: strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + hex.EncodeToString(b[:])}
+}
