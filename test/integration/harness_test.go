@@ -203,3 +203,43 @@ func jobctlProcess(t *testing.T, tgt Target, env []string, args ...string) *exec
 	c.Dir = t.TempDir()
 	return c
 }
+
+// readTopic reads every record of topic, from the start of each partition
+// to its current end offset.
+func readTopic(t *testing.T, tgt Target, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(tgt.Brokers...), Timeout: 30 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, md)
+	}
+	var out []kafka.Message
+	for _, p := range md.Topics[0].Partitions {
+		lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+			topic: {kafka.LastOffsetOf(p.ID)},
+		}})
+		if err != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, p.ID, err)
+		}
+		end := lo.Topics[topic][0].LastOffset
+		if end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: tgt.Brokers, Topic: topic, Partition: p.ID, MaxWait: 200 * time.Millisecond})
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("reading %s/%d: %v", topic, p.ID, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
