@@ -60,7 +60,7 @@ type Options struct {
 // Progress is a snapshot of a run.
 type Progress struct {
 	Sent, Failed, BadLines, Total int
-	Elapsed                      time.Duration
+	Elapsed                       time.Duration
 }
 
 // Summary is the outcome of a run.
