@@ -186,3 +186,25 @@ func TestBrokerFlagBeatsEnv(t *testing.T) {
 		}
 	})
 }
+
+// TestExampleConfigDocumentsEveryKey keeps configs/jobctl.example.yaml
+// true: it loads without error, sets every key, and names each env var.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	example, err := filepath.Abs("../../configs/jobctl.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := showConfig(t, t.TempDir(), nil, "--config", example)
+	for key, k := range got {
+		if !strings.HasPrefix(k.Source, "file ") {
+			t.Errorf("key %s is not set in the example config (source %q)", key, k.Source)
+		}
+		if !strings.Contains(string(text), "env "+k.Env+"\n") {
+			t.Errorf("the example config does not name %s for key %s", k.Env, key)
+		}
+	}
+}
