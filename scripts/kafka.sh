@@ -321,6 +321,7 @@ launch_node() { # N NODES LIBS
     ${JOBCTL_KAFKA_OPTS:-} -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
     >>"$dir/kafka.log" 2>&1 </dev/null &
   pid=$!
+  disown "$pid" # no "Killed" job notices from this shell; the pid file tracks it
   echo "$pid" >"$dir/kafka.pid"
   log "node $n: pid $pid, broker $HOST:$(broker_port "$n"), controller $HOST:$(controller_port "$n"), log $dir/kafka.log"
 }
@@ -405,6 +406,8 @@ cmd_start() {
   log "Kafka $KAFKA_VERSION, $nodes node(s), cluster id $cid, run dir $RUN_DIR"
 
   local -a fpids=()
+  local tf
+  tf=$(now)
   for ((n = 1; n <= nodes; n++)); do
     mkdir -p "$(node_dir "$n")/data"
     write_properties "$n" "$nodes"
@@ -423,7 +426,7 @@ cmd_start() {
   done
   printf 'nodes=%s\nversion=%s\nlibs=%s\ncluster_id=%s\nbootstrap=%s\n' \
     "$nodes" "$KAFKA_VERSION" "$libs" "$cid" "$(bootstrap_list "$nodes")" >"$STATE_FILE"
-  log "formatted storage ($(since "$t0") s)"
+  log "formatted storage in $(since "$tf") s"
 
   local all
   all=$(seq -s ' ' 1 "$nodes")

@@ -26,6 +26,7 @@ start=$(date +%s)
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${need_apt[*]} (apt)"
