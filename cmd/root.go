@@ -152,9 +152,28 @@ func NewRootCmd(app *App) *cobra.Command {
 		newConfigCmd(app),
 		newVersionCmd(app),
 		newBrokerCmd(app),
+		newTopicCmd(app),
 		newProduceCmd(app),
+		newConsumeCmd(app),
 	)
+	// Completion scripts must work even where the configuration is broken.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			markSkipConfig(c)
+		}
+	}
 	return root
+}
+
+func markSkipConfig(c *cobra.Command) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[skipConfigAnnotation] = ""
+	for _, sub := range c.Commands() {
+		markSkipConfig(sub)
+	}
 }
 
 // usageError is a mistake in how jobctl was called: exit code 2.
