@@ -39,7 +39,7 @@ Secrets (passwords, tokens) are shown as "***" when set.`,
 		Annotations: map[string]string{
 			// Show the values even when they would not pass validation:
 			// this is the command people run to find the bad one.
-			skipConfigAnnotation: "",
+			noValidateAnnotation: "",
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			entries := configEntries(app)
@@ -83,8 +83,8 @@ func configValues(c *config.Config) map[string]any {
 		"produce.payload": c.Produce.Payload, "produce.file": c.Produce.File, "produce.on_error": c.Produce.OnError,
 		"consume.concurrency": c.Consume.Concurrency, "consume.grace": c.Consume.Grace,
 		"consume.processed_log": c.Consume.ProcessedLog, "consume.commit_interval": c.Consume.CommitInterval,
-		"consume.max_attempts": c.Consume.MaxAttempts,
-		"handler.name":         c.Handler.Name, "handler.sleep.duration": c.Handler.Sleep.Duration,
+		"consume.max_attempts": c.Consume.MaxAttempts, "consume.metrics_addr": c.Consume.MetricsAddr,
+		"handler.name": c.Handler.Name, "handler.sleep.duration": c.Handler.Sleep.Duration,
 		"handler.sleep.jitter": c.Handler.Sleep.Jitter, "handler.sleep.fail_rate": c.Handler.Sleep.FailRate,
 		"handler.exec.command": c.Handler.Exec.Command, "handler.exec.timeout": c.Handler.Exec.Timeout,
 		"api.addr": c.API.Addr, "api.token": c.API.Token, "api.token_reads": c.API.TokenReads,

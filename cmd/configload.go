@@ -20,9 +20,14 @@ import (
 // keyAnnotation marks a flag as the flag source of a config key.
 const keyAnnotation = "jobctl_config_key"
 
-// skipConfigAnnotation marks commands that need no valid configuration
-// (version, completion, the embedded broker).
+// skipConfigAnnotation marks commands that read no configuration at all
+// (version, completion, the embedded broker): they must work even where
+// the configuration is broken.
 const skipConfigAnnotation = "jobctl_skip_config"
+
+// noValidateAnnotation marks commands that load the configuration but do
+// not reject invalid values (config show, which people run to find them).
+const noValidateAnnotation = "jobctl_no_validate"
 
 // addKeyFlag defines flag name for config key, typed, defaulted and
 // documented from the key table, with its environment variable in the help.
@@ -55,8 +60,15 @@ func (a *App) load(cmd *cobra.Command) error {
 	if _, err := output.ParseFormat(a.outFormat); err != nil {
 		return &usageError{err: err}
 	}
+	if _, skip := cmd.Annotations[skipConfigAnnotation]; skip {
+		a.Logger = newLogger(a.IO, config.LogConfig{Level: "info", Format: "auto"})
+		return nil
+	}
 	v := viper.New()
 	v.SetEnvPrefix(config.EnvPrefix)
+	// A variable set to "" is a choice (and an error for most keys), not
+	// the same as an unset one.
+	v.AllowEmptyEnv(true)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	for _, k := range config.Keys {
 		v.SetDefault(k.Name, k.Default)
@@ -113,7 +125,7 @@ func (a *App) load(cmd *cobra.Command) error {
 		a.sources[k.Name] = sourceOf(k.Name)
 	}
 	a.Logger = newLogger(a.IO, cfg.Log)
-	if _, skip := cmd.Annotations[skipConfigAnnotation]; skip {
+	if _, skip := cmd.Annotations[noValidateAnnotation]; skip {
 		return nil
 	}
 	return cfg.Validate(func(key string) config.Source { return describeSource(sourceOf(key), key) })
