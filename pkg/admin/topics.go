@@ -78,7 +78,7 @@ func (a *Admin) CreateTopic(ctx context.Context, name string, partitions, replic
 		// It exists: report what is there rather than what was asked for.
 		sum, err := a.topicSummary(ctx, name)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("topic %q exists, but reading it: %w", name, err)
 		}
 		res.Partitions, res.ReplicationFactor, res.Configs = sum.Partitions, sum.ReplicationFactor, map[string]string{}
 		// Someone may have created it a moment ago: the caller is about to
@@ -190,7 +190,7 @@ func (a *Admin) topicSummary(ctx context.Context, topic string) (TopicSummary, e
 func topicMetadata(ctx context.Context, c *kafka.Client, addr net.Addr, topic string) (metadataAPI.ResponseTopic, error) {
 	md, err := metadata(ctx, c, addr, []string{topic})
 	if err != nil {
-		return metadataAPI.ResponseTopic{}, fmt.Errorf("topic %q: reading metadata: %w", topic, err)
+		return metadataAPI.ResponseTopic{}, fmt.Errorf("reading metadata: %w", err)
 	}
 	for _, t := range md.Topics {
 		if t.Name != topic {

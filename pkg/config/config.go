@@ -72,6 +72,7 @@ type ConsumeConfig struct {
 	ProcessedLog   string        `mapstructure:"processed_log"`
 	CommitInterval time.Duration `mapstructure:"commit_interval"`
 	MaxAttempts    int           `mapstructure:"max_attempts"`
+	MetricsAddr    string        `mapstructure:"metrics_addr"`
 }
 
 // HandlerConfig selects and tunes the job handler.
@@ -191,6 +192,11 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 	}
 	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
 		return fail("api.addr", "%q is not host:port", c.API.Addr)
+	}
+	if c.Consume.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Consume.MetricsAddr); err != nil {
+			return fail("consume.metrics_addr", "%q is not host:port", c.Consume.MetricsAddr)
+		}
 	}
 	if c.API.TokenReads && c.API.Token == "" {
 		return fail("api.token_reads", "needs api.token to be set")
