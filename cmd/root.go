@@ -155,6 +155,8 @@ func NewRootCmd(app *App) *cobra.Command {
 		newTopicCmd(app),
 		newProduceCmd(app),
 		newConsumeCmd(app),
+		newServeCmd(app),
+		newJobsCmd(app),
 	)
 	// Completion scripts must work even where the configuration is broken.
 	root.InitDefaultCompletionCmd()

@@ -79,6 +79,7 @@ var Keys = []Key{
 	{Name: "consume.processed_log", Kind: KindString, Default: "processed_jobs.log", Usage: "file that gets one JSON line per processed job (empty = none)"},
 	{Name: "consume.commit_interval", Kind: KindDuration, Default: time.Second, Usage: "how often completed offsets are committed"},
 	{Name: "consume.max_attempts", Kind: KindInt, Default: 1, Usage: "attempts per job before it is recorded FAILED"},
+	{Name: "consume.metrics_addr", Kind: KindString, Default: "", Usage: "serve Prometheus metrics at http://ADDR/metrics while consuming (empty = off)"},
 
 	{Name: "handler.name", Kind: KindString, Default: "sleep", Usage: "job handler: sleep (simulated work) or exec (run a command)"},
 	{Name: "handler.sleep.duration", Kind: KindDuration, Default: 100 * time.Millisecond, Usage: "sleep handler: time per job"},

@@ -1,0 +1,205 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobctl/jobctl/pkg/job"
+	"github.com/jobctl/jobctl/pkg/view"
+	"github.com/spf13/cobra"
+)
+
+func newJobsCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List and inspect jobs, read from the topic",
+		Long: `List and inspect jobs. Each command reads the whole topic into a job view
+(the same one 'jobctl serve' keeps), waits until it has read every
+partition to its current end, prints, and exits. No consumer group is
+used and nothing is committed, so it never disturbs the workers.
+
+For a server that keeps the view and answers over HTTP, use 'jobctl serve'.`,
+	}
+	cmd.AddCommand(newJobsListCmd(app), newJobsGetCmd(app))
+	return cmd
+}
+
+type jobsListOptions struct {
+	Status string
+	Type   string
+	Limit  int
+	After  string
+	Desc   bool
+}
+
+func newJobsListCmd(app *App) *cobra.Command {
+	opts := &jobsListOptions{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs and their current status",
+		Long: `List jobs and their current status, in a stable order: ids that are
+integers first, numerically, then the other ids by their text (ids assigned
+by 'jobctl serve' sort by creation time).
+
+--limit caps the rows (0 for all); when more jobs match, a note on stderr
+says so and gives the --after value for the next page.`,
+		Example: `  jobctl jobs list
+  jobctl jobs list --status FAILED --limit 0
+  jobctl jobs list --type resize -o json | jq '.[].job_id'
+  jobctl jobs list --desc --limit 10      # the 10 highest ids`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := view.Query{Type: opts.Type, Limit: opts.Limit, After: opts.After, Desc: opts.Desc}
+			if opts.Status != "" {
+				q.Status = job.Status(strings.ToUpper(opts.Status))
+				if !q.Status.Valid() {
+					return usageErrorf("--status %q: want NEW, RUNNING, DONE or FAILED", opts.Status)
+				}
+			}
+			if opts.Limit < 0 {
+				return usageErrorf("--limit %d: want 0 (all) or more", opts.Limit)
+			}
+			v, err := loadView(cmd.Context(), app)
+			if err != nil {
+				return err
+			}
+			jobs, more := v.List(q)
+			if err := printJobs(app, jobs); err != nil {
+				return err
+			}
+			if more && len(jobs) > 0 {
+				fmt.Fprintf(app.IO.ErrOut, "(%d shown, more match: --limit 0 for all, or --after %s for the next page)\n", len(jobs), jobs[len(jobs)-1].ID)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Status, "status", "", "only jobs whose current status is this: NEW, RUNNING, DONE or FAILED")
+	f.StringVar(&opts.Type, "type", "", "only jobs of this type")
+	f.IntVar(&opts.Limit, "limit", 100, "at most this many jobs (0 = all)")
+	f.StringVar(&opts.After, "after", "", "start after this job id (the last id of the previous page)")
+	f.BoolVar(&opts.Desc, "desc", false, "list in reverse order")
+	return cmd
+}
+
+func newJobsGetCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one job with its status history",
+		Long: `Show one job: its current state and its status history (the last 20
+events; 'events' counts all of them). Exits 1 when no such job exists.`,
+		Example: `  jobctl jobs get 1234
+  jobctl jobs get 1732550000123-9f2c4e1a7b3d -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := job.ParseID(args[0]); err != nil {
+				return usageErrorf("job id %q: %v", args[0], err)
+			}
+			v, err := loadView(cmd.Context(), app)
+			if err != nil {
+				return err
+			}
+			j, ok := v.Get(args[0])
+			if !ok {
+				return fmt.Errorf("job %q not found in topic %s", args[0], app.Config().Topic)
+			}
+			return printJob(app, j)
+		},
+	}
+}
+
+// loadView reads the topic into a job view and returns it once it has
+// caught up; its readers are stopped before it returns.
+func loadView(ctx context.Context, app *App) (*view.View, error) {
+	conn, err := app.Conn()
+	if err != nil {
+		return nil, err
+	}
+	cfg := app.Config()
+	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, Logger: app.Logger})
+	ctx, cancel := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- v.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-runDone
+	}()
+	select {
+	case <-v.CaughtUp():
+		return v, nil
+	case err := <-runDone:
+		runDone <- err // for the deferred receive
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("reading topic %s: %w", cfg.Topic, context.Cause(ctx))
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading topic %s: %w", cfg.Topic, context.Cause(ctx))
+	}
+}
+
+func printJobs(app *App, jobs []view.Job) error {
+	return app.Printer().Print(jobs, []string{"JOB ID", "STATUS", "TYPE", "ATTEMPT", "UPDATED", "WORKER", "ERROR"}, func() [][]string {
+		rows := make([][]string, 0, len(jobs))
+		for _, j := range jobs {
+			rows = append(rows, []string{j.ID.String(), string(j.Status), dash(j.Type), strconv.Itoa(j.Attempt), formatTime(j.UpdatedAt), dash(j.Worker), dash(oneLine(j.Error))})
+		}
+		return rows
+	})
+}
+
+func printJob(app *App, j view.Job) error {
+	p := app.Printer()
+	if p.Format == "json" {
+		return p.Print(j, nil, nil)
+	}
+	payload := "-"
+	if len(j.Payload) > 0 {
+		payload = string(j.Payload)
+	}
+	fields := [][]string{
+		{"Job ID:", j.ID.String()},
+		{"Status:", string(j.Status)},
+		{"Type:", dash(j.Type)},
+		{"Attempt:", strconv.Itoa(j.Attempt)},
+		{"Created:", formatTime(j.CreatedAt)},
+		{"Updated:", formatTime(j.UpdatedAt)},
+		{"Worker:", dash(j.Worker)},
+		{"Error:", dash(oneLine(j.Error))},
+		{"Partition:", strconv.Itoa(j.Partition)},
+		{"Payload:", payload},
+		{"Events:", strconv.Itoa(j.Events)},
+	}
+	if err := p.Print(nil, nil, func() [][]string { return fields }); err != nil {
+		return err
+	}
+	fmt.Fprintln(app.IO.Out)
+	return p.Print(nil, []string{"STATUS", "AT", "ATTEMPT", "WORKER", "ERROR"}, func() [][]string {
+		rows := make([][]string, 0, len(j.History))
+		for _, h := range j.History {
+			rows = append(rows, []string{string(h.Status), formatTime(h.At), strconv.Itoa(h.Attempt), dash(h.Worker), dash(oneLine(h.Error))})
+		}
+		return rows
+	})
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,156 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jobctl/jobctl/pkg/admin"
+	"github.com/jobctl/jobctl/pkg/api"
+	"github.com/jobctl/jobctl/pkg/ledger"
+	"github.com/jobctl/jobctl/pkg/metrics"
+	"github.com/jobctl/jobctl/pkg/view"
+	"github.com/spf13/cobra"
+)
+
+const serveLong = `Serve the job view over HTTP: a JSON API, live Server-Sent Events, a
+dashboard at /, Prometheus metrics and an OpenAPI document.
+
+serve reads the whole topic (every partition from its first offset, no
+consumer group) into a view of every job's current state, then follows
+it. Events are merged so a job never moves backwards: a late NEW never
+overwrites DONE. A restarted serve rebuilds the same view from the topic.
+/readyz answers 200 once the broker is reachable and the view has read
+every partition to the end it had at start.
+
+Endpoints (full reference: GET /openapi.json):
+  GET  /                 dashboard (counts, live jobs, submit form, throughput, lag)
+  GET  /jobs             jobs; ?status= ?type= ?limit= (<=1000) ?after= ?order=desc;
+                         next page in the Link header
+  GET  /jobs/{id}        one job with its history
+  POST /jobs             submit {"job_id": 1234, "status": "NEW"} or {"type": ..., "payload": ...};
+                         202 once all in-sync replicas have the NEW event
+  GET  /jobs/events      live status changes (Server-Sent Events)
+  GET  /stats            counts, throughput, consumer lag per group and partition
+  GET  /healthz /readyz /metrics /openapi.json
+
+Security: serve listens on 127.0.0.1:8080 unless told otherwise. Set
+api.token (env JOBCTL_API_TOKEN) to require 'Authorization: Bearer <token>'
+for POST, and api.token_reads to require it for reads too. Browsers from
+other origins are refused unless listed in api.cors_origins.
+
+Ctrl-C (SIGINT) or SIGTERM stops serve gracefully: event streams close,
+requests in flight finish.`
+
+const serveExample = `  jobctl serve
+  jobctl serve --addr 0.0.0.0:8080          # with JOBCTL_API_TOKEN set
+  curl -s localhost:8080/jobs?status=DONE
+  curl -s -XPOST -H 'Content-Type: application/json' -d '{"job_id": 1234, "status": "NEW"}' localhost:8080/jobs
+  curl -N localhost:8080/jobs/events`
+
+func newServeCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "serve",
+		Short:   "Serve the job view: HTTP API, live events and a dashboard",
+		Long:    serveLong,
+		Example: serveExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), app)
+		},
+	}
+	addKeyFlag(cmd.Flags(), "api.addr", "addr", "")
+	return cmd
+}
+
+func runServe(ctx context.Context, app *App) error {
+	cfg := app.Config()
+	conn, err := app.Conn()
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, WaitForBroker: true, Logger: app.Logger, Metrics: m})
+	w := ledger.NewWriter(conn, cfg.Topic)
+	defer w.Close()
+
+	ln, err := net.Listen("tcp", cfg.API.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (api.addr): %w", cfg.API.Addr, err)
+	}
+	srv := api.New(api.Options{
+		Store:        v,
+		Enqueuer:     w,
+		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
+		Metrics:      m,
+		Logger:       app.Logger,
+		Token:        cfg.API.Token,
+		TokenReads:   cfg.API.TokenReads,
+		MaxBodyBytes: int64(cfg.API.MaxBodyBytes),
+		CORSOrigins:  cfg.API.CORSOrigins,
+		ReadTimeout:  cfg.API.ReadTimeout,
+		WriteTimeout: cfg.API.WriteTimeout,
+		IdleTimeout:  cfg.API.IdleTimeout,
+	})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	viewDone := make(chan error, 1)
+	go func() { viewDone <- v.Run(ctx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ctx, ln) }()
+
+	url := "http://" + ln.Addr().String()
+	app.Logger.Info("serving the jobctl API and dashboard", "url", url, "topic", cfg.Topic, "token", cfg.API.Token != "")
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) && cfg.API.Token == "" {
+		app.Logger.Warn("listening beyond loopback without api.token: anyone who reaches this address can submit jobs", "addr", ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case err := <-serveDone:
+		runErr = err
+		cancel()
+		<-viewDone
+	case err := <-viewDone:
+		// Run only returns early on ctx end (it waits for the broker).
+		runErr = err
+		cancel()
+		if serr := <-serveDone; runErr == nil {
+			runErr = serr
+		}
+	}
+	app.Logger.Info("serve stopped")
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("serving the API: %w", runErr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// topicLag adapts pkg/admin's topic description to the API's lag view.
+type topicLag struct {
+	admin *admin.Admin
+	topic string
+}
+
+func (t topicLag) GroupLag(ctx context.Context) ([]api.GroupLag, error) {
+	d, err := t.admin.DescribeTopic(ctx, t.topic)
+	if d == nil {
+		return nil, err
+	}
+	out := make([]api.GroupLag, 0, len(d.Groups))
+	for _, g := range d.Groups {
+		gl := api.GroupLag{Group: g.Group, Lag: g.Lag, Partitions: make([]api.PartitionLag, 0, len(g.Partitions))}
+		for _, p := range g.Partitions {
+			gl.Partitions = append(gl.Partitions, api.PartitionLag{Partition: p.Partition, Committed: p.Committed, EndOffset: p.HighWatermark, Lag: p.Lag})
+		}
+		out = append(out, gl)
+	}
+	return out, err
+}

@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jobctl/jobctl/pkg/job"
+	"github.com/jobctl/jobctl/pkg/view"
+)
+
+// Page sizes of GET /jobs.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// handleListJobs answers GET /jobs: a JSON array of jobs (without
+// history) in the view's stable order (see pkg/view/order.go: numeric ids
+// numerically, then other ids by text), filtered by ?status= and ?type=,
+// ?limit= per page, from after the job id ?after=, reversed with
+// ?order=desc. The next page's URL is in the Link header (rel="next").
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	vq := view.Query{Limit: DefaultLimit}
+	if st := q.Get("status"); st != "" {
+		vq.Status = job.Status(strings.ToUpper(st))
+		if !vq.Status.Valid() {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of NEW, RUNNING, DONE, FAILED", st))
+			return
+		}
+	}
+	vq.Type = q.Get("type")
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number from 1 to %d", l, MaxLimit))
+			return
+		}
+		vq.Limit = n
+	}
+	if a := q.Get("after"); a != "" {
+		if _, err := job.ParseID(a); err != nil {
+			writeError(w, http.StatusBadRequest, "after: "+err.Error())
+			return
+		}
+		vq.After = a
+	}
+	switch o := q.Get("order"); o {
+	case "", "asc":
+	case "desc":
+		vq.Desc = true
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("order %q: want asc or desc", o))
+		return
+	}
+	jobs, more := s.opts.Store.List(vq)
+	if more && len(jobs) > 0 {
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("after", jobs[len(jobs)-1].ID.String())
+		next.Set("limit", strconv.Itoa(vq.Limit))
+		w.Header().Set("Link", fmt.Sprintf(`</jobs?%s>; rel="next"`, next.Encode()))
+	}
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+// handleGetJob answers GET /jobs/{id}: the job with its history.
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, ok := s.opts.Store.Get(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("job %q not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+// reservedID cannot be a job id: GET /jobs/events is the event stream.
+const reservedID = "events"
+
+// handlePostJob answers POST /jobs: it appends the job's NEW event to the
+// topic and answers 202 once all in-sync replicas have it. A rejected
+// request writes nothing.
+func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d byte limit (api.max_body_bytes)", tooBig.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return
+	}
+	ev, err := job.DecodeSubmission(body)
+	if err != nil {
+		code := http.StatusBadRequest
+		if job.IsStatusError(err) {
+			code = http.StatusUnprocessableEntity
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	if ev.Attempt != 0 || ev.Worker != "" || ev.Error != "" {
+		writeError(w, http.StatusUnprocessableEntity, "attempt, worker and error are recorded by workers; a new job cannot set them")
+		return
+	}
+	if ev.JobID.IsZero() {
+		ev.JobID = job.NewID()
+	}
+	id := ev.JobID.String()
+	if id == reservedID {
+		writeError(w, http.StatusUnprocessableEntity, `job_id "events" is reserved (GET /jobs/events is the event stream)`)
+		return
+	}
+	// The server's clock stamps the job: a client's clock is not
+	// trusted to order events.
+	now := s.opts.Now().UTC()
+	ev.CreatedAt, ev.UpdatedAt = now, now
+
+	if !s.reserved.reserve(id) {
+		writeError(w, http.StatusConflict, fmt.Sprintf("job %q already exists", id))
+		return
+	}
+	// A client that goes away must not cancel a write half-way: kafka-go
+	// keeps retrying a cancelled batch in the background anyway, and the
+	// reservation must reflect what really happened.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.opts.EnqueueTimeout)
+	err = s.opts.Enqueuer.Append(ctx, ev)
+	cancel()
+	if err != nil {
+		s.reserved.release(id)
+		if m := s.opts.Metrics; m != nil {
+			m.JobsProduced.WithLabelValues("failed").Inc()
+		}
+		s.log.Warn("writing a submitted job failed", "job_id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("writing job %q to Kafka failed (it may or may not have been stored; retrying with the same job_id is safe): %v", id, err))
+		return
+	}
+	if m := s.opts.Metrics; m != nil {
+		m.JobsProduced.WithLabelValues("ok").Inc()
+	}
+	w.Header().Set("Location", "/jobs/"+url.PathEscape(id))
+	writeJSON(w, http.StatusAccepted, ev)
+}
+
+// reservations are job ids being written or written but not yet read back
+// by the view: they close the window in which a second POST of the same
+// new id would pass the view's check.
+type reservations struct {
+	store JobStore
+
+	mu      sync.Mutex
+	ids     map[string]struct{}
+	sweepAt int
+}
+
+const minSweep = 1024
+
+func newReservations(store JobStore) *reservations {
+	return &reservations{store: store, ids: map[string]struct{}{}, sweepAt: minSweep}
+}
+
+// reserve claims id for one writer; false means it exists or is claimed.
+func (r *reservations) reserve(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.ids[id]; ok {
+		return false
+	}
+	if r.store.Has(id) {
+		return false
+	}
+	r.ids[id] = struct{}{}
+	if len(r.ids) >= r.sweepAt {
+		// Ids the view has read are guarded by the view itself.
+		for k := range r.ids {
+			if r.store.Has(k) {
+				delete(r.ids, k)
+			}
+		}
+		r.sweepAt = max(minSweep, 2*len(r.ids))
+	}
+	return true
+}
+
+func (r *reservations) release(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.ids, id)
+}

@@ -1,0 +1,377 @@
+package view
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jobctl/jobctl/pkg/ledger"
+	"github.com/segmentio/kafka-go"
+)
+
+// ErrTopicNotFound is returned by Run when the topic does not exist and
+// the view does not wait for it.
+var ErrTopicNotFound = ledger.ErrTopicNotFound
+
+// Progress is how far the view has read.
+type Progress struct {
+	// Started is true once Run has found the topic's partitions.
+	Started bool `json:"started"`
+	// CaughtUp is true once every partition present at start has been
+	// read up to the end offset it had at start. It never turns false.
+	CaughtUp bool `json:"caught_up"`
+	// BrokerReachable is the result of the last metadata request.
+	BrokerReachable bool   `json:"broker_reachable"`
+	LastError       string `json:"last_error,omitempty"`
+	// InvalidRecords counts records that are not job events (skipped).
+	InvalidRecords int64               `json:"invalid_records"`
+	Partitions     []PartitionProgress `json:"partitions"`
+}
+
+// PartitionProgress is how far one partition has been read.
+type PartitionProgress struct {
+	Partition  int   `json:"partition"`
+	NextOffset int64 `json:"next_offset"`
+	// EndOffsetAtStart is the end offset when the view started; -1 for a
+	// partition added while the view was running.
+	EndOffsetAtStart int64 `json:"end_offset_at_start"`
+	CaughtUp         bool  `json:"caught_up"`
+}
+
+type progress struct {
+	started   bool
+	reachable bool
+	lastErr   string
+	invalid   int64
+	parts     map[int]*partState
+}
+
+type partState struct {
+	endAtStart int64
+	next       int64
+	caughtUp   bool
+}
+
+// Progress returns how far the view has read.
+func (v *View) Progress() Progress {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	p := Progress{
+		Started:         v.progress.started,
+		CaughtUp:        v.isCaughtUp(),
+		BrokerReachable: v.progress.reachable,
+		LastError:       v.progress.lastErr,
+		InvalidRecords:  v.progress.invalid,
+	}
+	for id, ps := range v.progress.parts {
+		p.Partitions = append(p.Partitions, PartitionProgress{Partition: id, NextOffset: ps.next, EndOffsetAtStart: ps.endAtStart, CaughtUp: ps.caughtUp})
+	}
+	slices.SortFunc(p.Partitions, func(a, b PartitionProgress) int { return a.Partition - b.Partition })
+	return p
+}
+
+// Ready reports whether the view can answer for the whole topic: it has
+// caught up and the broker answered the last metadata request.
+func (v *View) Ready() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.isCaughtUp() && v.progress.reachable
+}
+
+func (v *View) isCaughtUp() bool {
+	select {
+	case <-v.caughtUp:
+		return true
+	default:
+		return false
+	}
+}
+
+// CaughtUp is closed once the view has read every partition present at
+// start up to the end offset it had then.
+func (v *View) CaughtUp() <-chan struct{} { return v.caughtUp }
+
+// WaitCaughtUp blocks until the view has caught up or ctx ends.
+func (v *View) WaitCaughtUp(ctx context.Context) error {
+	select {
+	case <-v.caughtUp:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the job view to read topic %s: %w", v.opts.Topic, context.Cause(ctx))
+	}
+}
+
+// Run reads the topic into the view until ctx ends: every partition from
+// its first offset, then the tail; partitions added later are found by
+// polling metadata every Options.PartitionPoll. It returns nil when ctx
+// ends, or an error when the view cannot start (broker unreachable or
+// topic missing) and Options.WaitForBroker is false.
+func (v *View) Run(ctx context.Context) error {
+	if v.opts.Conn == nil || v.opts.Topic == "" {
+		return errors.New("job view: Run needs a connection and a topic")
+	}
+	client := v.opts.Conn.Client()
+	var (
+		parts []int
+		ends  map[int]bounds
+	)
+	for attempt := 0; ; attempt++ {
+		var err error
+		parts, err = v.partitions(ctx, client)
+		if err == nil {
+			ends, err = v.offsetBounds(ctx, client, parts)
+		}
+		if err == nil {
+			break
+		}
+		v.setReachable(err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !v.opts.WaitForBroker {
+			return err
+		}
+		if attempt%10 == 0 {
+			v.log.Warn("job view waiting for the broker and topic", "topic", v.opts.Topic, "err", err)
+		}
+		if !sleepCtx(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)) {
+			return nil
+		}
+	}
+	v.setReachable(nil)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	v.mu.Lock()
+	v.progress.started = true
+	v.progress.parts = make(map[int]*partState, len(parts))
+	for _, p := range parts {
+		b := ends[p]
+		ps := &partState{endAtStart: b.last, next: b.first}
+		// An empty partition (or one whose records all expired) is
+		// caught up at once: a fetch on it would wait for a record that
+		// may never come.
+		ps.caughtUp = b.first >= b.last
+		v.progress.parts[p] = ps
+	}
+	v.checkCaughtUpLocked()
+	v.mu.Unlock()
+	v.log.Info("job view reading topic", "topic", v.opts.Topic, "partitions", len(parts))
+	for _, p := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); v.readPartition(ctx, p) }()
+	}
+
+	tick := time.NewTicker(v.opts.PartitionPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		now, err := v.partitions(ctx, client)
+		v.setReachable(err)
+		if err != nil {
+			if ctx.Err() == nil {
+				v.log.Warn("job view cannot read topic metadata", "topic", v.opts.Topic, "err", err)
+			}
+			continue
+		}
+		v.mu.Lock()
+		var added []int
+		for _, p := range now {
+			if _, ok := v.progress.parts[p]; !ok {
+				v.progress.parts[p] = &partState{endAtStart: -1, caughtUp: true}
+				added = append(added, p)
+			}
+		}
+		v.mu.Unlock()
+		for _, p := range added {
+			v.log.Info("job view found a new partition", "topic", v.opts.Topic, "partition", p)
+			wg.Add(1)
+			go func() { defer wg.Done(); v.readPartition(ctx, p) }()
+		}
+	}
+}
+
+func (v *View) setReachable(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.progress.reachable = err == nil
+	v.progress.lastErr = ""
+	if err != nil {
+		v.progress.lastErr = err.Error()
+	}
+}
+
+// readPartition reads partition p from its first offset until ctx ends.
+// A non-group Reader retries broker errors and leader changes itself.
+func (v *View) readPartition(ctx context.Context, p int) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   v.opts.Conn.Brokers,
+		Dialer:    v.opts.Conn.Dialer(),
+		Topic:     v.opts.Topic,
+		Partition: p,
+		MinBytes:  1,
+		MaxBytes:  8 << 20,
+		// MaxWait bounds how long Close waits for an in-flight fetch.
+		MaxWait:        500 * time.Millisecond,
+		QueueCapacity:  1000,
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			v.log.Debug(fmt.Sprintf(msg, args...), "component", "view-reader", "partition", p)
+		}),
+	})
+	defer r.Close()
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			v.log.Warn("job view read failed; retrying", "topic", v.opts.Topic, "partition", p, "err", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		ev, decErr := ledger.Decode(m)
+		v.mu.Lock()
+		if decErr != nil {
+			v.progress.invalid++
+			if v.opts.Metrics != nil {
+				v.opts.Metrics.InvalidRecords.Inc()
+			}
+			v.log.Debug("skipping a record that is not a job event", "err", decErr)
+		} else {
+			if ev.UpdatedAt.IsZero() {
+				ev.UpdatedAt = m.Time
+			}
+			v.applyLocked(ev, Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time})
+		}
+		if ps := v.progress.parts[p]; ps != nil {
+			ps.next = m.Offset + 1
+			if !ps.caughtUp && (m.Offset+1 >= ps.endAtStart || r.Lag() == 0) {
+				ps.caughtUp = true
+				v.checkCaughtUpLocked()
+			}
+		}
+		v.mu.Unlock()
+	}
+}
+
+func (v *View) checkCaughtUpLocked() {
+	for _, ps := range v.progress.parts {
+		if !ps.caughtUp {
+			return
+		}
+	}
+	v.caughtUpOnce.Do(func() {
+		close(v.caughtUp)
+		v.log.Info("job view caught up", "topic", v.opts.Topic, "jobs", len(v.jobs))
+	})
+}
+
+// partitions lists the topic's partition ids.
+func (v *View) partitions(ctx context.Context, client *kafka.Client) ([]int, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{v.opts.Topic}})
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata of topic %s: %w", v.opts.Topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != v.opts.Topic {
+			continue
+		}
+		if t.Error != nil {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				return nil, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", v.opts.Topic, ErrTopicNotFound, v.opts.Topic)
+			}
+			return nil, fmt.Errorf("reading metadata of topic %s: %w", v.opts.Topic, t.Error)
+		}
+		ids := make([]int, 0, len(t.Partitions))
+		for _, p := range t.Partitions {
+			ids = append(ids, p.ID)
+		}
+		slices.Sort(ids)
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("topic %q has no partitions: %w", v.opts.Topic, ErrTopicNotFound)
+		}
+		return ids, nil
+	}
+	return nil, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", v.opts.Topic, ErrTopicNotFound, v.opts.Topic)
+}
+
+type bounds struct{ first, last int64 }
+
+// offsetBounds returns the first and end offsets of every partition.
+func (v *View) offsetBounds(ctx context.Context, client *kafka.Client, parts []int) (map[int]bounds, error) {
+	first, err := listOffsets(ctx, client, v.opts.Topic, parts, kafka.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	last, err := listOffsets(ctx, client, v.opts.Topic, parts, kafka.LastOffset)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]bounds, len(parts))
+	for _, p := range parts {
+		out[p] = bounds{first: first[p], last: last[p]}
+	}
+	return out, nil
+}
+
+// listOffsets asks for the first or the end offset of each partition, one
+// kind per request: Kafka refuses a partition twice in one request, and
+// kafka-go files the answer under FirstOffset or LastOffset by the
+// timestamp the broker echoes, which brokers do not agree on, so the
+// field that changed from its placeholder is the answer.
+func listOffsets(ctx context.Context, client *kafka.Client, topic string, parts []int, which int64) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(parts))
+	for i, p := range parts {
+		reqs[i] = kafka.OffsetRequest{Partition: p, Timestamp: which}
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("listing offsets of topic %s: %w", topic, err)
+	}
+	out := make(map[int]int64, len(parts))
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("listing offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		off := po.LastOffset
+		if which == kafka.FirstOffset {
+			// Placeholders: FirstOffset 0, LastOffset -1.
+			off = po.FirstOffset
+			if po.LastOffset >= 0 {
+				off = po.LastOffset
+			}
+		} else if po.FirstOffset >= 0 {
+			// Placeholders: FirstOffset -1, LastOffset 0.
+			off = po.FirstOffset
+		}
+		out[po.Partition] = off
+	}
+	for _, p := range parts {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("listing offsets of topic %s: no answer for partition %d", topic, p)
+		}
+	}
+	return out, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,119 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The README test runs the README's examples, in order, against every
+// broker target, so the README cannot drift from the code:
+//   - every ```sh block is run with bash -e -o pipefail (blocks tagged
+//     ```bash or ```console are for reading only: long-running commands
+//     such as `go run . dev`);
+//   - a ```output block right after an ```sh block is the documented
+//     output: each of its lines must appear in the block's output, in
+//     order ("..." lines stand for anything).
+// `jobctl` is the binary under test; JOBCTL_BROKERS points at the target
+// and JOBCTL_TOPIC at a fresh topic, so the examples run unmodified.
+
+type readmeBlock struct {
+	Line   int
+	Script string
+	Output []string
+}
+
+func parseReadme(t *testing.T, path string) []readmeBlock {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var blocks []readmeBlock
+	var cur *strings.Builder
+	var lang string
+	start := 0
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if cur == nil {
+			if strings.HasPrefix(line, "```") {
+				lang = strings.TrimSpace(strings.TrimPrefix(line, "```"))
+				cur, start = &strings.Builder{}, n
+			}
+			continue
+		}
+		if strings.TrimSpace(line) == "```" {
+			switch lang {
+			case "sh":
+				blocks = append(blocks, readmeBlock{Line: start, Script: cur.String()})
+			case "output":
+				if len(blocks) == 0 || blocks[len(blocks)-1].Output != nil {
+					t.Fatalf("README.md:%d: an output block must follow an sh block", start)
+				}
+				var lines []string
+				for _, l := range strings.Split(strings.TrimRight(cur.String(), "\n"), "\n") {
+					if l = strings.TrimSpace(l); l != "" && l != "..." {
+						lines = append(lines, l)
+					}
+				}
+				blocks[len(blocks)-1].Output = lines
+			}
+			cur = nil
+			continue
+		}
+		cur.WriteString(line + "\n")
+	}
+	return blocks
+}
+
+// missingOutput returns the first documented line not found, in order.
+func missingOutput(want []string, got string) string {
+	rest := got
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			return w
+		}
+		rest = rest[i+len(w):]
+	}
+	return ""
+}
+
+func TestReadmeExamples(t *testing.T) {
+	blocks := parseReadme(t, "../../README.md")
+	if len(blocks) < 5 {
+		t.Fatalf("README.md has only %d runnable examples", len(blocks))
+	}
+	binDir := filepath.Dir(jobctlBin)
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		work := t.TempDir()
+		env := append(os.Environ(),
+			"PATH="+binDir+":"+os.Getenv("PATH"),
+			"JOBCTL_BROKERS="+strings.Join(tgt.Brokers, ","),
+			"JOBCTL_TOPIC="+uniqueName(t, "readme"),
+			"JOBCTL_LOG_FORMAT=text",
+			"HOME="+work, "XDG_CONFIG_HOME="+filepath.Join(work, "xdg"),
+		)
+		for _, b := range blocks {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			c := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", b.Script)
+			c.Dir, c.Env = work, env
+			c.WaitDelay = 5 * time.Second
+			out, err := c.CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Fatalf("README.md:%d: example failed: %v\n--- script\n%s--- output\n%s", b.Line, err, b.Script, out)
+			}
+			if miss := missingOutput(b.Output, string(out)); miss != "" {
+				t.Fatalf("README.md:%d: documented output %q not found\n--- script\n%s--- output\n%s", b.Line, miss, b.Script, out)
+			}
+		}
+	})
+}
