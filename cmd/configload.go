@@ -210,7 +210,7 @@ func cleanList(in []string) []string {
 func newLogger(io IOStreams, lc config.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(lc.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	format := lc.Format
 	if format == "auto" || format == "" {
 		format = "json"
@@ -222,4 +222,12 @@ func newLogger(io IOStreams, lc config.LogConfig) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.ErrOut, opts))
 	}
 	return slog.New(slog.NewJSONHandler(io.ErrOut, opts))
+}
+
+// readableDurations logs durations as "30s" rather than nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
