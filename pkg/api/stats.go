@@ -63,10 +63,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	msg := "not ready: "
 	switch {
-	case !p.BrokerReachable && p.LastError != "":
-		msg += "broker not reachable: " + p.LastError
-	case !p.BrokerReachable:
-		msg += "broker not reached yet"
+	case p.LastError != "":
+		msg += p.LastError
+	case !p.Started:
+		msg += "the broker has not answered yet"
 	default:
 		msg += "the job view is still reading the topic"
 	}

@@ -201,7 +201,8 @@ func (v *View) Run(ctx context.Context) error {
 func (v *View) setReachable(err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.progress.reachable = err == nil
+	// A missing topic is an answer: the broker is reachable.
+	v.progress.reachable = err == nil || errors.Is(err, ErrTopicNotFound)
 	v.progress.lastErr = ""
 	if err != nil {
 		v.progress.lastErr = err.Error()

@@ -266,7 +266,7 @@ func TestThroughputWindow(t *testing.T) {
 		v.Apply(ev(t, fmt.Sprint(i), job.StatusNew, 0, now.Add(-5*time.Second)), Record{})
 		v.Apply(ev(t, fmt.Sprint(i), job.StatusDone, 1, now.Add(-2*time.Second)), Record{})
 	}
-	v.Apply(ev(t, "old", job.StatusDone, 1, now.Add(-time.Hour)), Record{})    // outside the window
+	v.Apply(ev(t, "old", job.StatusDone, 1, now.Add(-time.Hour)), Record{})     // outside the window
 	v.Apply(ev(t, "future", job.StatusFailed, 1, now.Add(time.Hour)), Record{}) // clock skew: counted now
 	tp := v.Throughput()
 	n := len(tp.Done)
