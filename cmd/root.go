@@ -157,6 +157,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newConsumeCmd(app),
 		newServeCmd(app),
 		newJobsCmd(app),
+		newDevCmd(app),
 	)
 	// Completion scripts must work even where the configuration is broken.
 	root.InitDefaultCompletionCmd()

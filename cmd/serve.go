@@ -65,9 +65,20 @@ func newServeCmd(app *App) *cobra.Command {
 }
 
 func runServe(ctx context.Context, app *App) error {
+	ln, err := net.Listen("tcp", app.Config().API.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (api.addr): %w", app.Config().API.Addr, err)
+	}
+	return serveOn(ctx, app, ln)
+}
+
+// serveOn runs the view and the API on ln until ctx ends; `jobctl dev`
+// calls it with a listener it opened itself, to print the real URL.
+func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	cfg := app.Config()
 	conn, err := app.Conn()
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	m := metrics.New()
@@ -75,10 +86,6 @@ func runServe(ctx context.Context, app *App) error {
 	w := ledger.NewWriter(conn, cfg.Topic)
 	defer w.Close()
 
-	ln, err := net.Listen("tcp", cfg.API.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s (api.addr): %w", cfg.API.Addr, err)
-	}
 	srv := api.New(api.Options{
 		Store:        v,
 		Enqueuer:     w,
