@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobctl/jobctl/pkg/config"
 )
 
 // The README test runs the README's examples, in order, against every
@@ -116,4 +118,18 @@ func TestReadmeExamples(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReadmeConfigTable keeps the README's configuration table complete.
+func TestReadmeConfigTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range config.Keys {
+		row := "| `" + k.Name + "` | `" + config.EnvVar(k.Name) + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md's configuration table has no row for %s (%s)", k.Name, config.EnvVar(k.Name))
+		}
+	}
 }
