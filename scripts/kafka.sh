@@ -69,6 +69,9 @@ Environment:
                                 jars go to <root>/<version>/libs.
   JOBCTL_KAFKA_RUN              Run dir (default /tmp/jobctl-kafka): cluster.env, and per
                                 node node-N/{server.properties,data/,kafka.log,kafka.pid}.
+  JOBCTL_KAFKA_PORT_BASE        Port base B (default 9090): node N listens on B+2N (broker)
+                                and B+1+2N (controller). With another run dir, a second
+                                cluster can run beside the first (e.g. B=29090).
   JOBCTL_KAFKA_START_TIMEOUT    Seconds to wait for readiness (default 120).
   JOBCTL_KAFKA_STOP_TIMEOUT     Seconds to wait after SIGTERM before SIGKILL (default 30).
   JOBCTL_KAFKA_HEAP_OPTS        Broker heap (default "-Xms256m -Xmx1g"; 3 nodes: -Xmx512m each).
@@ -89,8 +92,9 @@ die() { log "error: $*"; exit 1; }
 now() { printf '%s' "${EPOCHREALTIME:-$SECONDS}"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-broker_port() { echo $((9090 + 2 * $1)); }
-controller_port() { echo $((9091 + 2 * $1)); }
+PORT_BASE=${JOBCTL_KAFKA_PORT_BASE:-9090}
+broker_port() { echo $((PORT_BASE + 2 * $1)); }
+controller_port() { echo $((PORT_BASE + 1 + 2 * $1)); }
 node_dir() { printf '%s/node-%s' "$RUN_DIR" "$1"; }
 
 bootstrap_list() { # NODES

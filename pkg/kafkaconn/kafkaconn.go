@@ -132,15 +132,18 @@ func (c *Conn) Writer(topic string, balancer kafka.Balancer) *kafka.Writer {
 		balancer = &kafka.Murmur2Balancer{}
 	}
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(c.Brokers...),
-		Topic:                  topic,
-		Balancer:               balancer,
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           2 * time.Millisecond,
-		BatchSize:              1000,
-		MaxAttempts:            5,
+		Addr:         kafka.TCP(c.Brokers...),
+		Topic:        topic,
+		Balancer:     balancer,
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 2 * time.Millisecond,
+		BatchSize:    1000,
+		// About 15 s of retries: long enough to ride out a broker's death
+		// until the controller moves its partitions (KRaft notices a dead
+		// broker after broker.session.timeout.ms, 9 s by default).
+		MaxAttempts:            10,
 		WriteBackoffMin:        100 * time.Millisecond,
-		WriteBackoffMax:        1 * time.Second,
+		WriteBackoffMax:        2 * time.Second,
 		AllowAutoTopicCreation: false,
 		Transport:              c.Transport(),
 	}
