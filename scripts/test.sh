@@ -10,6 +10,8 @@
 #   JOBCTL_TEST_BROKERS=h:p    use this running cluster as the real-Kafka target instead
 #                              of starting one with scripts/kafka.sh
 #   JOBCTL_TEST_REAL_KAFKA=0   skip the real-Kafka target (not allowed with CI=true)
+#   JOBCTL_TEST_CLUSTER=1      run the three-node broker-loss test (set when this script
+#                              starts Kafka itself; needs Java 17 + Maven)
 #   JOBCTL_TEST_ARTIFACTS=dir  where screenshots and logs are kept (default test/out)
 #   FUZZTIME=15s               how long the fuzzers run
 set -euo pipefail
@@ -64,6 +66,8 @@ if [ -z "${JOBCTL_TEST_BROKERS:-}" ] && [ "${JOBCTL_TEST_REAL_KAFKA:-1}" != 0 ];
     JOBCTL_TEST_BROKERS=$(scripts/kafka.sh start)
     started_kafka=true
     export JOBCTL_TEST_BROKERS
+    # The broker-loss test starts its own three-node cluster on other ports.
+    export JOBCTL_TEST_CLUSTER=1
     echo "Apache Kafka ready at $JOBCTL_TEST_BROKERS after $(( $(date +%s) - t0 ))s (including jar fetch if not cached)"
   elif [ "$ci" = true ]; then
     die "Java 17 and Maven are required in CI for the real Kafka target"
