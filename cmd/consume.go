@@ -45,7 +45,9 @@ writes their events, commits and leaves the group, so others take over at
 once. Partitions added to the topic are picked up without a restart.
 
 The consumer exits 0 after --timeout without new jobs (0 = run until
-stopped) and prints a summary (-o json: as JSON on stdout).`
+stopped; time spent joining the group or rebalancing does not count) and
+prints a summary (-o json: as JSON on stdout), including how many jobs it
+ran that another worker had already finished (reexecuted).`
 
 const consumeExample = `  jobctl consume --group workers
   jobctl consume -g workers --concurrency 16 --timeout 0 --metrics-addr 127.0.0.1:9100

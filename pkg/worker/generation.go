@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +16,11 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// queueDepth is each worker goroutine's queue. Small, because queued jobs
-// are dropped (and redone by the next owner) when a generation ends.
-const queueDepth = 16
+// queueDepth is each worker goroutine's queue. Small, because every
+// queued job must still run before a generation can end: dropping one
+// would leave a hole below jobs already DONE, and the commit could not
+// cover them.
+const queueDepth = 4
 
 // maxEventBatch bounds the events written in one request.
 const maxEventBatch = 1000
@@ -59,7 +63,6 @@ type generation struct {
 	fetchCtx  context.Context
 	stopFetch context.CancelFunc
 	fetchers  sync.WaitGroup
-	dropping  atomic.Bool
 	dispatch  *KeyDispatcher[task]
 	results   chan result
 	recorded  chan struct{} // closed when the recorder has written everything
@@ -128,13 +131,12 @@ func (g *generation) wait(stopCtx context.Context) endReason {
 	}
 }
 
-// drain stops fetching, drops jobs that have not started, lets running
-// ones finish and their events be written, and commits.
+// drain stops fetching, lets the jobs already handed to the workers finish
+// and their events be written, and commits.
 func (g *generation) drain() {
 	g.w.inGeneration.Store(false)
 	g.stopFetch()
 	g.fetchers.Wait()
-	g.dropping.Store(true)
 	g.dispatch.Close()
 	close(g.results)
 	<-g.recorded
@@ -166,6 +168,10 @@ func (g *generation) fetch(partition int, offset int64) {
 		log.Error("setting fetch offset", "offset", offset, "err", err)
 		return
 	}
+	// Jobs this generation ran from this partition whose own DONE/FAILED
+	// has not come back through the fetch yet: a terminal event by another
+	// worker for one of them means the job ran twice.
+	awaiting := map[string]struct{}{}
 	for {
 		m, err := r.FetchMessage(g.fetchCtx)
 		if err != nil {
@@ -183,7 +189,7 @@ func (g *generation) fetch(partition int, offset int64) {
 		if !g.tracker.Fetched(partition, m.Offset) {
 			continue
 		}
-		ev, ok := g.classify(m)
+		ev, ok := g.classify(m, awaiting)
 		if !ok {
 			g.tracker.Completed(partition, m.Offset)
 			continue
@@ -194,6 +200,7 @@ func (g *generation) fetch(partition int, offset int64) {
 		if len(key) == 0 {
 			key = ev.Key()
 		}
+		awaiting[ev.JobID.String()] = struct{}{} // our events are keyed by job id
 		if err := g.dispatch.Submit(g.fetchCtx, key, task{partition: partition, offset: m.Offset, event: ev}); err != nil {
 			w.inflight.Add(-1)
 			return // the generation is ending; the job stays uncommitted
@@ -205,9 +212,15 @@ func (g *generation) fetch(partition int, offset int64) {
 // pass over: events that are not NEW (told by the status header, without
 // decoding) and records that are not jobs at all, which are counted and
 // logged with their position but never stop the worker.
-func (g *generation) classify(m kafka.Message) (job.Event, bool) {
+//
+// Terminal events of jobs in awaiting are also how re-executions are
+// noticed, without decoding: ours carry this process's worker id.
+func (g *generation) classify(m kafka.Message, awaiting map[string]struct{}) (job.Event, bool) {
 	if status, ok := ledger.StatusHeader(m); ok && status != job.StatusNew {
 		g.w.countSkipped()
+		if status.Terminal() {
+			g.checkRerun(awaiting, string(m.Key), bytes.Contains(m.Value, g.w.workerMarker))
+		}
 		return job.Event{}, false
 	}
 	ev, err := ledger.Decode(m)
@@ -218,17 +231,34 @@ func (g *generation) classify(m kafka.Message) (job.Event, bool) {
 	}
 	if ev.Status != job.StatusNew {
 		g.w.countSkipped()
+		if ev.Status.Terminal() {
+			g.checkRerun(awaiting, ev.JobID.String(), strings.HasPrefix(ev.Worker, g.w.id+"-"))
+		}
 		return job.Event{}, false
 	}
 	return ev, true
+}
+
+// checkRerun handles a DONE/FAILED of job key: our own ends the wait for
+// it; another worker's, for a job we ran (or are running), means the job
+// ran twice, because its offset had not been committed.
+func (g *generation) checkRerun(awaiting map[string]struct{}, key string, ours bool) {
+	if _, ok := awaiting[key]; !ok {
+		return
+	}
+	delete(awaiting, key)
+	if !ours {
+		g.w.countRerun()
+		g.log.Debug("job ran again after another worker had finished it", "job_id", key)
+	}
 }
 
 // process runs one job on worker goroutine i, retrying up to MaxAttempts,
 // and hands its DONE or FAILED event to the recorder.
 func (g *generation) process(i int, t task) {
 	w := g.w
-	if g.dropping.Load() {
-		w.inflight.Add(-1) // not started: the partition's next owner runs it
+	if w.handlerCtx.Err() != nil {
+		w.inflight.Add(-1) // shutdown's grace is over: left for the next owner
 		return
 	}
 	workerID := fmt.Sprintf("%s-%d", w.id, i)

@@ -12,10 +12,11 @@
 // processed log and marks the offsets completed in an OffsetTracker; a
 // committer commits the tracker's contiguous low-water marks. When a
 // generation ends (rebalance, shutdown, partition growth) fetching stops,
-// jobs that have not started are dropped (the next owner runs them),
-// running jobs finish, their events are written and the final offsets are
-// committed before the group may rejoin or leave: that is what keeps
-// "one DONE per job" true across rebalances.
+// the jobs already handed to the workers (a few per goroutine) finish,
+// their events are written and the final offsets are committed before the
+// group may rejoin or leave: that is what keeps "one DONE per job" true
+// across rebalances. Only when shutdown's grace period runs out are
+// handlers cancelled; those jobs stay uncommitted and run again elsewhere.
 package worker
 
 import (
@@ -78,6 +79,10 @@ type Config struct {
 	RebalanceTimeout       time.Duration
 	MaxWait                time.Duration
 	PartitionCheckInterval time.Duration
+
+	// noGroupWatch turns kafka-go's own partition watcher off, so tests
+	// can see the fallback work alone.
+	noGroupWatch bool
 }
 
 func (c *Config) setDefaults() {
@@ -111,8 +116,13 @@ type Summary struct {
 	Failed    int64  `json:"failed"`
 	// Invalid counts records that are not jobs (skipped, offsets still
 	// committed); Skipped counts job events that are not NEW.
-	Invalid     int64 `json:"invalid"`
-	Skipped     int64 `json:"skipped"`
+	Invalid int64 `json:"invalid"`
+	Skipped int64 `json:"skipped"`
+	// Reexecuted counts jobs this worker ran although another worker had
+	// already recorded them (their offset was not committed before a
+	// crash or a failed commit), noticed when that worker's event is
+	// fetched after the job's NEW.
+	Reexecuted  int64 `json:"reexecuted"`
 	Generations int   `json:"generations"`
 	// ElapsedSeconds is the whole run; ActiveSeconds runs from the first
 	// job fetched to the last one recorded, and JobsPerSecond is
@@ -138,6 +148,9 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	id      string // hostname-pid; goroutine i is id-i
+	// workerMarker is how this process's events look in JSON, to tell
+	// them from other workers' without decoding.
+	workerMarker []byte
 
 	writer *ledger.Writer
 	plog   *ProcessedLog
@@ -182,7 +195,7 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return &Worker{
+	w := &Worker{
 		cfg:     cfg,
 		conn:    conn,
 		client:  conn.Client(),
@@ -190,7 +203,9 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 		log:     log.With("group", cfg.Group, "topic", cfg.Topic),
 		metrics: opts.Metrics,
 		id:      fmt.Sprintf("%s-%d", host, os.Getpid()),
-	}, nil
+	}
+	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
+	return w, nil
 }
 
 // ID is the worker's id, hostname-pid; the id of its goroutine n (in
@@ -300,7 +315,7 @@ func (w *Worker) groupConfig() kafka.ConsumerGroupConfig {
 		SessionTimeout:         w.cfg.SessionTimeout,
 		RebalanceTimeout:       w.cfg.RebalanceTimeout,
 		JoinGroupBackoff:       time.Second,
-		WatchPartitionChanges:  true,
+		WatchPartitionChanges:  !w.cfg.noGroupWatch,
 		PartitionWatchInterval: w.cfg.PartitionCheckInterval,
 		StartOffset:            kafka.FirstOffset,
 		Logger:                 kafkaLogger{w.log, slog.LevelDebug},
@@ -495,6 +510,15 @@ func (w *Worker) countInvalid() {
 	w.mu.Unlock()
 	if w.metrics != nil {
 		w.metrics.InvalidRecords.Inc()
+	}
+}
+
+func (w *Worker) countRerun() {
+	w.mu.Lock()
+	w.sum.Reexecuted++
+	w.mu.Unlock()
+	if w.metrics != nil {
+		w.metrics.JobsReexecuted.Inc()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -41,7 +42,7 @@ func TestConsumeThreeProcessesShareOneGroup(t *testing.T) {
 		var procs []*wkProc
 		for range 3 {
 			procs = append(procs, wkStart(t, tgt, "consume", "-t", topic, "-g", group, "-c", "4",
-				"--sleep", "0s", "--timeout", "8s", "--commit-interval", "200ms"))
+				"--sleep", "0s", "--timeout", "5s", "--commit-interval", "200ms"))
 		}
 		// Produce only once all three own partitions, so each gets work.
 		wkWaitUntil(t, 60*time.Second, "three members in a stable group", func() bool {
@@ -70,7 +71,7 @@ func TestConsumeThreeProcessesShareOneGroup(t *testing.T) {
 			}
 			for _, r := range lines {
 				seen[r.JobID.String()]++
-				if r.Group != group || r.Status != job.StatusDone || r.Attempt != 1 || !strings.HasPrefix(r.Worker, "") || r.Time.IsZero() {
+				if r.Group != group || r.Status != job.StatusDone || r.Attempt != 1 || r.Worker == "" || r.Time.IsZero() {
 					t.Fatalf("consumer %d: bad processed log line %+v", i, r)
 				}
 			}
@@ -81,6 +82,41 @@ func TestConsumeThreeProcessesShareOneGroup(t *testing.T) {
 				t.Fatalf("job %s is in the processed logs %d times, want 1", j.JobID, seen[j.JobID.String()])
 			}
 		}
+	})
+}
+
+// TestConsumeRebalanceKeepsOneDonePerJob: members joining and leaving
+// while jobs are in flight do not make any job run twice: a generation
+// ends only after its running jobs are recorded and committed.
+func TestConsumeRebalanceKeepsOneDonePerJob(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		const n = 3000
+		topic := createTopic(t, tgt, 4)
+		group := uniqueName(t, "g")
+		jobs := wkJobs(uniqueName(t, "j"), n)
+		wkProduce(t, tgt, topic, jobs)
+		args := []string{"consume", "-t", topic, "-g", group, "-c", "4", "--sleep", "3ms", "--commit-interval", "500ms"}
+		a := wkStart(t, tgt, append(args, "--timeout", "0")...)
+		wkWaitUntil(t, 2*time.Minute, "the first consumer to process 400 jobs", func() bool {
+			return wkCountLines(filepath.Join(a.cmd.Dir, "processed_jobs.log")) >= 400
+		})
+		b := wkStart(t, tgt, append(args, "--timeout", "4s")...) // joins: rebalance
+		wkWaitUntil(t, 2*time.Minute, "the second consumer to process 400 jobs", func() bool {
+			return wkCountLines(filepath.Join(b.cmd.Dir, "processed_jobs.log")) >= 400
+		})
+		if code := a.stop(t, syscall.SIGTERM, 40*time.Second); code != 0 { // leaves: rebalance
+			t.Fatalf("first consumer: exit %d\n%s", code, a.stderr.String())
+		}
+		if code := b.wait(t, 3*time.Minute); code != 0 {
+			t.Fatalf("second consumer: exit %d\n%s", code, b.stderr.String())
+		}
+		l := wkIndex(t, readTopic(t, tgt, topic))
+		wkCheckEveryJob(t, l, jobs, func(id string, dones []wkRecord) {
+			if len(dones) != 1 {
+				t.Errorf("job %s has %d DONE events across the rebalances, want 1", id, len(dones))
+			}
+		})
+		t.Logf("first consumer processed %d jobs, second %d", len(a.processed(t)), len(b.processed(t)))
 	})
 }
 
@@ -204,7 +240,7 @@ func TestConsumeKillAndRestart(t *testing.T) {
 		done := wkCountLines(filepath.Join(first.cmd.Dir, "processed_jobs.log"))
 		t.Logf("killed after %d jobs in its processed log; committed offsets %v", done, committed)
 
-		second := wkStart(t, tgt, append(args, "--timeout", "5s")...)
+		second := wkStart(t, tgt, append(args, "--timeout", "5s", "-o", "json")...)
 		if code := second.wait(t, 3*time.Minute); code != 0 {
 			t.Fatalf("restarted consumer: exit %d\n%s", code, second.stderr.String())
 		}
@@ -222,6 +258,15 @@ func TestConsumeKillAndRestart(t *testing.T) {
 			}
 		})
 		t.Logf("%d of %d jobs were re-executed after the kill (all at or above the committed offsets)", reexecuted, n)
+		// The restarted worker noticed each one: it fetched the killed
+		// worker's DONE after running the job itself.
+		var sum worker.Summary
+		if err := json.Unmarshal([]byte(second.stdout.String()), &sum); err != nil {
+			t.Fatalf("summary of the restarted consumer: %v\n%s", err, second.stdout.String())
+		}
+		if sum.Reexecuted != int64(reexecuted) {
+			t.Errorf("the restarted consumer counted %d re-executions, the topic shows %d", sum.Reexecuted, reexecuted)
+		}
 	})
 }
 
@@ -415,7 +460,7 @@ OUT='` + dir + `'
 case "$JOB_ID" in
   ok-*)   cat > "$OUT/$JOB_ID.stdin"; echo "$JOB_TYPE $JOB_ATTEMPT" > "$OUT/$JOB_ID.env" ;;
   fail-*) echo "some noise" >&2; echo "boom on attempt $JOB_ATTEMPT" >&2; exit 7 ;;
-  slow-*) sleep 1.5 ;;
+  slow-*) sleep 1.3 ;;
   hang-*) sleep 100 & echo $! > "$OUT/$JOB_ID.$JOB_ATTEMPT.grandchild"; echo $$ > "$OUT/$JOB_ID.$JOB_ATTEMPT.child"; wait ;;
 esac
 `
@@ -430,7 +475,7 @@ esac
 		wkProduce(t, tgt, topic, []job.Event{ok, fail, slow, hang})
 
 		r := jobctl(t, tgt, "-t", topic, "-g", uniqueName(t, "g"), "consume", "--handler", "exec", "--exec-command", script,
-			"--exec-timeout", "3s", "--max-attempts", "2", "--timeout", "3s", "--processed-log", "")
+			"--exec-timeout", "2s", "--max-attempts", "2", "--timeout", "3s", "--processed-log", "")
 		if r.Code != 0 {
 			t.Fatal(r)
 		}
@@ -455,7 +500,7 @@ esac
 		if d := l.dones[id(slow)]; len(d) != 1 {
 			t.Errorf("slow job: %d DONE", len(d))
 		} else if run := l.running[id(slow)]; len(run) == 0 {
-			t.Errorf("slow job (1.5s) got no RUNNING event")
+			t.Errorf("slow job (1.3s) got no RUNNING event")
 		} else if run[0].Partition != d[0].Partition || run[0].Offset > d[0].Offset || run[0].Partition != l.news[id(slow)].Partition {
 			t.Errorf("slow job: RUNNING at %d/%d must precede DONE at %d/%d in the NEW's partition", run[0].Partition, run[0].Offset, d[0].Partition, d[0].Offset)
 		}
