@@ -97,6 +97,9 @@ func Execute(ctx context.Context, args []string, streams IOStreams) int {
 		return silent.code
 	}
 	fmt.Fprintf(streams.ErrOut, "Error: %v\n", err)
+	if hint := connectionHint(app.cfg, err); hint != "" {
+		fmt.Fprintln(streams.ErrOut, hint)
+	}
 	var usage *usageError
 	var keyErr *config.KeyError
 	if errors.As(err, &usage) || errors.As(err, &keyErr) || isCobraUsageError(err) {
@@ -205,4 +208,20 @@ func isCobraUsageError(err error) bool {
 		}
 	}
 	return false
+}
+
+// connectionHint explains errors whose text says little. A broker that
+// rejects SASL credentials or a TLS handshake often just closes the
+// connection, which kafka-go reports as an unexpected EOF.
+func connectionHint(cfg *config.Config, err error) string {
+	if cfg == nil || !(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		return ""
+	}
+	switch {
+	case cfg.SASL.Mechanism != "":
+		return fmt.Sprintf("Hint: the broker closed the connection. With SASL %s configured this usually means it rejected the credentials: check sasl.username, sasl.password and sasl.mechanism.", cfg.SASL.Mechanism)
+	case !cfg.TLS.Enabled:
+		return "Hint: the broker closed the connection. If it requires TLS or SASL, set tls.enabled or sasl.mechanism."
+	}
+	return "Hint: the broker closed the connection; check its TLS and SASL requirements."
 }

@@ -1,33 +1,16 @@
 package integration
 
 import (
-	"bufio"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // startBrokerProcess runs `jobctl broker` on a free port and returns its
 // address once it prints it.
 func startBrokerProcess(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	c := exec.Command(jobctlBin, "broker", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
-	c.Stderr = os.Stderr
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the broker's address: %v", err)
-	}
+	c, line := startForFirstLine(t, "broker", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
 	// "embedded broker listening on 127.0.0.1:PORT (Ctrl-C to stop)"
 	fields := strings.Fields(line)
 	if len(fields) < 5 {
@@ -47,19 +30,7 @@ func TestEmbeddedBrokerKeepsDataAcrossRestarts(t *testing.T) {
 	if n := len(readTopic(t, tgt, topic)); n != 25 {
 		t.Fatalf("before restart: %d records", n)
 	}
-	if err := c.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("broker did not exit cleanly on SIGINT: %v", err)
-		}
-	case <-time.After(30 * time.Second): // hang guard, not a timing assertion
-		t.Fatal("broker did not exit after SIGINT")
-	}
+	stopWithSIGINT(t, c)
 
 	_, addr2 := startBrokerProcess(t, dir)
 	tgt2 := Target{Name: "broker-process", Brokers: []string{addr2}}

@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -14,21 +12,8 @@ import (
 // startDev runs `jobctl dev` on free ports and returns the dashboard URL.
 func startDev(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	c := exec.Command(jobctlBin, "dev", "--data-dir", dataDir, "--broker-addr", "127.0.0.1:0",
+	c, line := startForFirstLine(t, "dev", "--data-dir", dataDir, "--broker-addr", "127.0.0.1:0",
 		"--addr", "127.0.0.1:0", "--demo-rate", "20", "--log-format", "json")
-	c.Dir = t.TempDir()
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading dev's first line: %v", err)
-	}
 	// "jobctl dev: dashboard http://127.0.0.1:PORT  broker ..."
 	for _, f := range strings.Fields(line) {
 		if strings.HasPrefix(f, "http://") {
@@ -69,21 +54,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func stopWithSIGINT(t *testing.T, c *exec.Cmd) {
-	t.Helper()
-	c.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("dev did not exit cleanly on SIGINT: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("dev did not stop after SIGINT")
 	}
 }
 

@@ -4,6 +4,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,4 +244,42 @@ func readTopic(t *testing.T, tgt Target, topic string) []kafka.Message {
 		r.Close()
 	}
 	return out
+}
+
+// startForFirstLine starts the jobctl binary with args and returns it with
+// the first line it prints (long-running commands print their address).
+func startForFirstLine(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	c := exec.Command(jobctlBin, args...)
+	c.Dir = t.TempDir()
+	c.Stderr = os.Stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the first line of jobctl %v: %v", args, err)
+	}
+	return c, line
+}
+
+// stopWithSIGINT interrupts c as Ctrl-C would and requires a clean exit.
+func stopWithSIGINT(t *testing.T, c *exec.Cmd) {
+	t.Helper()
+	c.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("jobctl %v did not exit cleanly on SIGINT: %v", c.Args[1:], err)
+		}
+	case <-time.After(60 * time.Second): // hang guard, not a timing assertion
+		t.Fatalf("jobctl %v did not stop after SIGINT", c.Args[1:])
+	}
 }
