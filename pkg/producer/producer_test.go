@@ -1,0 +1,137 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jobctl/jobctl/pkg/job"
+	"github.com/segmentio/kafka-go"
+)
+
+// fakeEnqueuer records what it is sent and fails the jobs fail says.
+type fakeEnqueuer struct {
+	mu   sync.Mutex
+	got  []job.Event
+	fail func(job.Event) error
+}
+
+func (f *fakeEnqueuer) Append(_ context.Context, events ...job.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs kafka.WriteErrors
+	failed := false
+	for _, e := range events {
+		var err error
+		if f.fail != nil {
+			err = f.fail(e)
+		}
+		errs = append(errs, err)
+		if err != nil {
+			failed = true
+			continue
+		}
+		f.got = append(f.got, e)
+	}
+	if failed {
+		return errs
+	}
+	return nil
+}
+
+func TestMockSourceIDsAreUniqueAndSafeForJavaScript(t *testing.T) {
+	src := NewMockSource(1000, "t", nil)
+	seen := map[string]bool{}
+	for {
+		e, err := src.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if !e.JobID.Numeric() || seen[e.JobID.String()] || len(e.JobID.String()) > 16 {
+			t.Fatalf("bad id %s", e.JobID)
+		}
+		seen[e.JobID.String()] = true
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("got %d jobs", len(seen))
+	}
+}
+
+func TestRunCountsPerJobFailures(t *testing.T) {
+	enq := &fakeEnqueuer{fail: func(e job.Event) error {
+		if strings.HasSuffix(e.JobID.String(), "7") {
+			return errors.New("broker said no")
+		}
+		return nil
+	}}
+	s, err := Run(context.Background(), enq, NewMockSource(100, "t", nil), Options{BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Sent+s.Failed != 100 || s.Failed != 10 || len(enq.got) != s.Sent || s.OK() {
+		t.Fatalf("summary %+v, sent to the enqueuer %d", s, len(enq.got))
+	}
+	for _, e := range enq.got {
+		if e.CreatedAt.IsZero() || e.UpdatedAt.IsZero() {
+			t.Fatalf("job %s sent without timestamps", e.JobID)
+		}
+	}
+}
+
+func TestRunBadLines(t *testing.T) {
+	input := "{\"job_id\": 1, \"status\": \"NEW\"}\n\nnope\n{\"job_id\": 2}\n" + strings.Repeat("x", maxLineBytes+10) + "\n{\"job_id\": 3, \"status\": \"NEW\"}"
+	t.Run("skip", func(t *testing.T) {
+		enq := &fakeEnqueuer{}
+		s, err := Run(context.Background(), enq, NewLineSource(strings.NewReader(input)), Options{OnError: Skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Lines 1, 4 and 6 are jobs (a missing status means NEW); 3 and
+		// the over-long line 5 are reported, and reading goes on.
+		if s.Sent != 3 || s.BadLines != 2 || s.OK() {
+			t.Fatalf("summary %+v", s)
+		}
+	})
+	t.Run("stop", func(t *testing.T) {
+		enq := &fakeEnqueuer{}
+		s, err := Run(context.Background(), enq, NewLineSource(strings.NewReader(input)), Options{OnError: Stop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Sent != 1 || s.BadLines != 1 || !strings.Contains(s.Stopped, "line 3") {
+			t.Fatalf("summary %+v", s)
+		}
+	})
+}
+
+func TestRunDeliversWhatWasReadWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	enq := &fakeEnqueuer{}
+	src := &cancellingSource{inner: NewMockSource(1_000_000, "t", nil), after: 50, cancel: cancel}
+	s, err := Run(ctx, enq, src, Options{BatchSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every job read before the cancel was delivered, none was dropped.
+	if s.Sent != src.n || len(enq.got) != src.n || s.Stopped == "" {
+		t.Fatalf("read %d, summary %+v, delivered %d", src.n, s, len(enq.got))
+	}
+}
+
+type cancellingSource struct {
+	inner  Source
+	after  int
+	n      int
+	cancel func()
+}
+
+func (c *cancellingSource) Next(ctx context.Context) (job.Event, error) {
+	if c.n == c.after {
+		c.cancel()
+	}
+	c.n++
+	return c.inner.Next(ctx)
+}
