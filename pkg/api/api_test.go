@@ -274,6 +274,25 @@ func TestPostWhenKafkaFails(t *testing.T) {
 	}
 }
 
+// TestPostBeforeCaughtUp: until the view has read the whole topic a POST
+// cannot know whether its job_id exists, so it is refused with a retry.
+func TestPostBeforeCaughtUp(t *testing.T) {
+	f := newFixture(t, nil)
+	f.store.ready.Store(false)
+	resp, body := f.do(t, "POST", "/jobs", `{"job_id": 6}`)
+	wantError(t, resp, body, 503)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("a 503 before catch-up should say when to retry")
+	}
+	if n := f.enq.count(); n != 0 {
+		t.Fatalf("a refused POST wrote %d events", n)
+	}
+	f.store.ready.Store(true)
+	if resp, body := f.do(t, "POST", "/jobs", `{"job_id": 6}`); resp.StatusCode != 202 {
+		t.Fatalf("after catch-up: %d %s", resp.StatusCode, body)
+	}
+}
+
 func TestListJobsPagesByLink(t *testing.T) {
 	f := newFixture(t, nil)
 	for i := range 25 {

@@ -133,6 +133,13 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now().UTC()
 	ev.CreatedAt, ev.UpdatedAt = now, now
 
+	// Until the view has read the whole topic it cannot know whether id
+	// exists, and accepting it could start a job a second time.
+	if !s.opts.Store.Progress().CaughtUp {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the job view is still reading the topic, so a duplicate job_id could not be detected yet; retry shortly")
+		return
+	}
 	if !s.reserved.reserve(id) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("job %q already exists", id))
 		return
