@@ -138,10 +138,13 @@ func (c *Conn) Writer(topic string, balancer kafka.Balancer) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 2 * time.Millisecond,
 		BatchSize:    1000,
-		// About 15 s of retries: long enough to ride out a broker's death
-		// until the controller moves its partitions (KRaft notices a dead
-		// broker after broker.session.timeout.ms, 9 s by default).
-		MaxAttempts:            10,
+		// About a minute of retries (the Java producer's delivery.timeout.ms
+		// is two): a SIGKILLed leader is only fenced after KRaft's
+		// broker.session.timeout.ms (9 s), and the writer sees the new
+		// leader at its next metadata refresh; 15 s of retries proved too
+		// short for that in the broker-loss test. Callers that must answer
+		// sooner (the API) bound the write with a context.
+		MaxAttempts:            30,
 		WriteBackoffMin:        100 * time.Millisecond,
 		WriteBackoffMax:        2 * time.Second,
 		AllowAutoTopicCreation: false,
