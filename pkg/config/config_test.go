@@ -107,3 +107,18 @@ func TestEnvVarAndKeyTable(t *testing.T) {
 		}
 	}
 }
+
+func TestValuesCoverEveryKey(t *testing.T) {
+	values := defaults().Values()
+	for _, k := range Keys {
+		if _, ok := values[k.Name]; !ok {
+			t.Errorf("key %s has no field in Config", k.Name)
+		}
+	}
+	if len(values) != len(Keys) {
+		t.Errorf("Config has %d fields, the key table %d keys", len(values), len(Keys))
+	}
+	if values["group.id"] != "job-workers" || values["api.addr"] != "127.0.0.1:8080" {
+		t.Errorf("values %v", values)
+	}
+}

@@ -58,10 +58,11 @@ type Writer struct {
 
 // NewWriter returns a writer for topic.
 func NewWriter(conn *kafkaconn.Conn, topic string) *Writer {
-	return &Writer{
-		byKey:       conn.Writer(topic, &kafka.Murmur2Balancer{}),
-		toPartition: conn.Writer(topic, samePartition{}),
-	}
+	byKey := conn.Writer(topic, &kafka.Murmur2Balancer{})
+	toPartition := conn.Writer(topic, samePartition{})
+	// One connection pool and one metadata cache for both.
+	toPartition.Transport = byKey.Transport
+	return &Writer{byKey: byKey, toPartition: toPartition}
 }
 
 // Tune lets bulk producers change batching; it must be called before the
@@ -95,7 +96,12 @@ func (w *Writer) Stats() kafka.WriterStats { return w.byKey.Stats() }
 
 // Close flushes and closes the writer.
 func (w *Writer) Close() error {
-	return errors.Join(w.byKey.Close(), w.toPartition.Close())
+	err := errors.Join(w.byKey.Close(), w.toPartition.Close())
+	// kafka.Writer.Close only closes its default transport, not ours.
+	if t, ok := w.byKey.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	return err
 }
 
 func messages(events []job.Event, partition int) ([]kafka.Message, error) {

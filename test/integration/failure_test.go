@@ -71,14 +71,14 @@ func TestBrokerLossOnThreeNodeCluster(t *testing.T) {
 	if len(l.news) != 3000 {
 		t.Fatalf("want 3000 distinct NEW jobs on the topic, got %d", len(l.news))
 	}
-	var jobs []jobRef
+	var jobs []string
 	for id := range l.news {
-		jobs = append(jobs, jobRef(id))
+		jobs = append(jobs, id)
 	}
 	wkWaitUntil(t, 3*time.Minute, "every job to be DONE", func() bool {
 		l = wkIndex(t, readTopic(t, tgt, topic))
 		for _, id := range jobs {
-			if len(l.dones[string(id)]) == 0 {
+			if len(l.dones[id]) == 0 {
 				return false
 			}
 		}
@@ -86,7 +86,7 @@ func TestBrokerLossOnThreeNodeCluster(t *testing.T) {
 	})
 	reruns := 0
 	for _, id := range jobs {
-		reruns += len(l.dones[string(id)]) - 1
+		reruns += len(l.dones[id]) - 1
 	}
 	t.Logf("all 3000 jobs DONE; %d extra DONE events from re-runs after the broker loss", reruns)
 	for _, w := range workers {
@@ -95,8 +95,6 @@ func TestBrokerLossOnThreeNodeCluster(t *testing.T) {
 		}
 	}
 }
-
-type jobRef string
 
 // TestBrokerUnreachable: with no broker at the address, commands fail
 // promptly with an error that names it, and exit 1.
