@@ -78,7 +78,6 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "handler.sleep.jitter", "sleep-jitter", "")
 	addKeyFlag(f, "handler.sleep.fail_rate", "fail-rate", "")
 	addCommandFlag(f, "handler.exec.command", "exec-command")
-	addKeyFlag(f, "handler.exec.timeout", "exec-timeout", "")
 	return cmd
 }
 
@@ -95,7 +94,7 @@ func newHandler(hc config.HandlerConfig) (handler.Handler, error) {
 	case "sleep":
 		return handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}, nil
 	case "exec":
-		return handler.Exec{Command: hc.Exec.Command, Timeout: hc.Exec.Timeout}, nil
+		return handler.Exec{Command: hc.Exec.Command}, nil
 	}
 	return nil, usageErrorf("unknown handler %q", hc.Name)
 }

@@ -67,12 +67,21 @@ type ProduceConfig struct {
 
 // ConsumeConfig tunes `jobctl consume`.
 type ConsumeConfig struct {
-	Concurrency    int           `mapstructure:"concurrency"`
-	Grace          time.Duration `mapstructure:"grace"`
-	ProcessedLog   string        `mapstructure:"processed_log"`
-	CommitInterval time.Duration `mapstructure:"commit_interval"`
-	MaxAttempts    int           `mapstructure:"max_attempts"`
-	MetricsAddr    string        `mapstructure:"metrics_addr"`
+	Concurrency     int           `mapstructure:"concurrency"`
+	Grace           time.Duration `mapstructure:"grace"`
+	ProcessedLog    string        `mapstructure:"processed_log"`
+	CommitInterval  time.Duration `mapstructure:"commit_interval"`
+	MaxAttempts     int           `mapstructure:"max_attempts"`
+	MetricsAddr     string        `mapstructure:"metrics_addr"`
+	JobTimeout      time.Duration `mapstructure:"job_timeout"`
+	RetryBackoff    time.Duration `mapstructure:"retry_backoff"`
+	RetryBackoffMax time.Duration `mapstructure:"retry_backoff_max"`
+	// TypePolicies are "TYPE:key=value,..." overrides; ParseTypePolicies
+	// reads them.
+	TypePolicies   []string      `mapstructure:"type_policies"`
+	DedupWindow    int           `mapstructure:"dedup_window"`
+	InstanceID     string        `mapstructure:"instance_id"`
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 }
 
 // HandlerConfig selects and tunes the job handler.
@@ -91,8 +100,7 @@ type SleepHandlerConfig struct {
 
 // ExecHandlerConfig tunes the handler that runs a command per job.
 type ExecHandlerConfig struct {
-	Command []string      `mapstructure:"command"`
-	Timeout time.Duration `mapstructure:"timeout"`
+	Command []string `mapstructure:"command"`
 }
 
 // APIConfig tunes `jobctl serve`.
@@ -176,7 +184,11 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 		{"handler.sleep.jitter", c.Handler.Sleep.Jitter < 0, "must not be negative"},
 		{"handler.sleep.fail_rate", c.Handler.Sleep.FailRate < 0 || c.Handler.Sleep.FailRate > 1, "must be between 0 and 1"},
 		{"handler.exec.command", c.Handler.Name == "exec" && len(c.Handler.Exec.Command) == 0, "is required when handler.name is exec"},
-		{"handler.exec.timeout", c.Handler.Exec.Timeout < 0, "must not be negative (0 means no limit)"},
+		{"consume.job_timeout", c.Consume.JobTimeout < 0, "must not be negative (0 means no limit)"},
+		{"consume.retry_backoff", c.Consume.RetryBackoff <= 0, "must be positive"},
+		{"consume.retry_backoff_max", c.Consume.RetryBackoffMax < c.Consume.RetryBackoff, "must not be less than consume.retry_backoff"},
+		{"consume.dedup_window", c.Consume.DedupWindow < 0, "must not be negative (0 turns duplicate detection off)"},
+		{"consume.session_timeout", c.Consume.SessionTimeout < 6*time.Second || c.Consume.SessionTimeout > 5*time.Minute, "must be between 6s and 5m (the broker's group.min/max.session.timeout.ms defaults)"},
 		{"api.max_body_bytes", c.API.MaxBodyBytes < 1, "must be at least 1"},
 		{"api.read_timeout", c.API.ReadTimeout <= 0, "must be positive"},
 		{"api.write_timeout", c.API.WriteTimeout < 0, "must not be negative"},
@@ -197,6 +209,9 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 		if _, _, err := net.SplitHostPort(c.Consume.MetricsAddr); err != nil {
 			return fail("consume.metrics_addr", "%q is not host:port", c.Consume.MetricsAddr)
 		}
+	}
+	if _, err := ParseTypePolicies(c.Consume.TypePolicies); err != nil {
+		return fail("consume.type_policies", "%v", err)
 	}
 	if c.API.TokenReads && c.API.Token == "" {
 		return fail("api.token_reads", "needs api.token to be set")
@@ -237,4 +252,69 @@ func CheckTopicName(name string) error {
 		return fmt.Errorf("the topic name is empty")
 	}
 	return checkTopicName(name)
+}
+
+// TypePolicy overrides the consume settings for one job type; a zero
+// field keeps the general value.
+type TypePolicy struct {
+	Timeout         time.Duration
+	MaxAttempts     int
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+}
+
+// ParseTypePolicies reads consume.type_policies entries of the form
+// "TYPE:key=value,key=value" (keys timeout, max_attempts, retry_backoff,
+// retry_backoff_max) into a map by type.
+func ParseTypePolicies(specs []string) (map[string]TypePolicy, error) {
+	out := make(map[string]TypePolicy, len(specs))
+	for _, spec := range specs {
+		typ, rest, ok := strings.Cut(spec, ":")
+		typ = strings.TrimSpace(typ)
+		if !ok || typ == "" || strings.TrimSpace(rest) == "" {
+			return nil, fmt.Errorf("%q: want TYPE:key=value,... such as email:timeout=30s,max_attempts=10", spec)
+		}
+		if _, dup := out[typ]; dup {
+			return nil, fmt.Errorf("type %q has two entries", typ)
+		}
+		var p TypePolicy
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				return nil, fmt.Errorf("%q: %q is not key=value", spec, kv)
+			}
+			var err error
+			switch k {
+			case "timeout":
+				p.Timeout, err = parsePositiveDuration(v)
+			case "retry_backoff":
+				p.RetryBackoff, err = parsePositiveDuration(v)
+			case "retry_backoff_max":
+				p.RetryBackoffMax, err = parsePositiveDuration(v)
+			case "max_attempts":
+				p.MaxAttempts, err = strconv.Atoi(v)
+				if err == nil && p.MaxAttempts < 1 {
+					err = fmt.Errorf("must be at least 1")
+				}
+			default:
+				return nil, fmt.Errorf("%q: unknown key %q (want timeout, max_attempts, retry_backoff or retry_backoff_max)", spec, k)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%q: %s=%s: %v", spec, k, v, err)
+			}
+		}
+		out[typ] = p
+	}
+	return out, nil
+}
+
+func parsePositiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("not a duration such as 30s")
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive")
+	}
+	return d, nil
 }

@@ -78,7 +78,14 @@ var Keys = []Key{
 	{Name: "consume.grace", Kind: KindDuration, Default: 30 * time.Second, Usage: "on SIGTERM, how long in-flight jobs may take to finish"},
 	{Name: "consume.processed_log", Kind: KindString, Default: "processed_jobs.log", Usage: "file that gets one JSON line per processed job (empty = none)"},
 	{Name: "consume.commit_interval", Kind: KindDuration, Default: time.Second, Usage: "how often completed offsets are committed"},
-	{Name: "consume.max_attempts", Kind: KindInt, Default: 1, Usage: "attempts per job before it is recorded FAILED"},
+	{Name: "consume.max_attempts", Kind: KindInt, Default: 5, Usage: "attempts per job run before it is DEAD (moved to the dead-letter topic)"},
+	{Name: "consume.job_timeout", Kind: KindDuration, Default: 5 * time.Minute, Usage: "time limit of one attempt; a timed-out attempt fails and is retried (0 = none)"},
+	{Name: "consume.retry_backoff", Kind: KindDuration, Default: time.Second, Usage: "wait before the first retry; doubles per attempt, with jitter"},
+	{Name: "consume.retry_backoff_max", Kind: KindDuration, Default: 5 * time.Minute, Usage: "longest wait between two attempts"},
+	{Name: "consume.type_policies", Kind: KindStrings, Default: []string{}, Usage: "per job type overrides, TYPE:key=value,... with keys timeout, max_attempts, retry_backoff, retry_backoff_max"},
+	{Name: "consume.dedup_window", Kind: KindInt, Default: 100000, Usage: "records per partition within which a job id already run by the group is not run again (0 = off)"},
+	{Name: "consume.instance_id", Kind: KindString, Default: "", Usage: "static group membership id (unique per process): a restart within the session timeout keeps its partitions without a rebalance"},
+	{Name: "consume.session_timeout", Kind: KindDuration, Default: 10 * time.Second, Usage: "how long the group waits for a silent member before giving its partitions away"},
 	{Name: "consume.metrics_addr", Kind: KindString, Default: "", Usage: "serve Prometheus metrics at http://ADDR/metrics while consuming (empty = off)"},
 
 	{Name: "handler.name", Kind: KindString, Default: "sleep", Usage: "job handler: sleep (simulated work) or exec (run a command)"},
@@ -86,7 +93,6 @@ var Keys = []Key{
 	{Name: "handler.sleep.jitter", Kind: KindDuration, Default: time.Duration(0), Usage: "sleep handler: random extra time per job, up to this"},
 	{Name: "handler.sleep.fail_rate", Kind: KindFloat, Default: 0.0, Usage: "sleep handler: fraction of jobs that fail (0-1)"},
 	{Name: "handler.exec.command", Kind: KindStrings, Default: []string{}, Usage: "exec handler: command and arguments run per job"},
-	{Name: "handler.exec.timeout", Kind: KindDuration, Default: 5 * time.Minute, Usage: "exec handler: per-job time limit (0 = none)"},
 
 	{Name: "api.addr", Kind: KindString, Default: "127.0.0.1:8080", Usage: "address the HTTP API listens on"},
 	{Name: "api.token", Kind: KindString, Default: "", Usage: "bearer token required for writes (empty = no auth)", Secret: true},

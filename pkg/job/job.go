@@ -16,20 +16,30 @@ import (
 type Status string
 
 const (
+	// StatusNew asks for an attempt: a fresh job (attempt 0), or, with
+	// Group set, the next attempt of a retry released for that group.
 	StatusNew     Status = "NEW"
 	StatusRunning Status = "RUNNING"
 	StatusDone    Status = "DONE"
-	StatusFailed  Status = "FAILED"
+	// StatusFailed is an attempt that failed. With RetryAt set another
+	// attempt follows at that time; without it the job failed for good
+	// (written by older versions, or when no dead-letter topic is used).
+	StatusFailed Status = "FAILED"
+	// StatusDead is a job whose last attempt failed, or that could never
+	// run (a permanent error): it is in the dead-letter topic.
+	StatusDead Status = "DEAD"
 )
 
 // Statuses lists every valid status, in lifecycle order.
-var Statuses = []Status{StatusNew, StatusRunning, StatusDone, StatusFailed}
+var Statuses = []Status{StatusNew, StatusRunning, StatusDone, StatusFailed, StatusDead}
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool { return s.rank() >= 0 }
 
 // Terminal reports whether no further status follows s within one attempt.
-func (s Status) Terminal() bool { return s == StatusDone || s == StatusFailed }
+func (s Status) Terminal() bool {
+	return s == StatusDone || s == StatusFailed || s == StatusDead
+}
 
 func (s Status) rank() int {
 	switch s {
@@ -37,17 +47,31 @@ func (s Status) rank() int {
 		return 0
 	case StatusRunning:
 		return 1
-	case StatusDone, StatusFailed:
+	case StatusDone, StatusFailed, StatusDead:
 		return 2
 	}
 	return -1
 }
 
-// HeaderStatus is the record header that carries the event's status, so a
-// worker can skip events that are not NEW without decoding the JSON body.
-const HeaderStatus = "status"
+// Record headers. Every event written by jobctl carries HeaderStatus;
+// HeaderGroup, HeaderRun and HeaderAttempt are set when the event has a
+// group, a run above 0 or an attempt above 0. They let workers classify a
+// record (skip it, or remember it for duplicate detection) without
+// decoding the JSON body. Records from other clients may have none.
+const (
+	HeaderStatus  = "status"
+	HeaderGroup   = "group"
+	HeaderRun     = "run"
+	HeaderAttempt = "attempt"
+)
 
 // Event is one status change of one job.
+//
+// A job's life is a sequence of runs (Run 0 first; a replay from the
+// dead-letter topic or an explicit retry starts Run+1), each a sequence of
+// attempts (1, 2, ...). A NEW's Attempt is the number of attempts already
+// made in its run (0 for a fresh job), so the worker runs NextAttempt();
+// every other event's Attempt is the attempt it reports on.
 type Event struct {
 	JobID     ID              `json:"job_id"`
 	Status    Status          `json:"status"`
@@ -55,9 +79,40 @@ type Event struct {
 	UpdatedAt time.Time       `json:"updated_at,omitzero"`
 	Type      string          `json:"type,omitempty"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
+	Run       int             `json:"run,omitempty"`
 	Attempt   int             `json:"attempt,omitempty"`
 	Error     string          `json:"error,omitempty"`
 	Worker    string          `json:"worker,omitempty"`
+	// Group is the consumer group that wrote a worker's event, or the
+	// only group a NEW is for (a released retry). Empty on a NEW means
+	// every group.
+	Group string `json:"group,omitempty"`
+	// RetryAt, on a FAILED event, is when the next attempt is due.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	// Errors, on a NEW that releases a retry, are the earlier attempts'
+	// errors of this run, so the dead letter of a last attempt has all.
+	Errors []AttemptError `json:"errors,omitempty"`
+}
+
+// AttemptError is why one attempt failed.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	Error   string    `json:"error"`
+	At      time.Time `json:"at,omitzero"`
+}
+
+// NextAttempt is the attempt a worker runs for this NEW event.
+func (e Event) NextAttempt() int { return e.Attempt + 1 }
+
+// Position orders a job's events across runs and attempts: a later run
+// beats any event of an earlier one; within a run a later attempt wins;
+// within an attempt NEW < RUNNING < terminal. A NEW that releases attempt
+// n+1 is at (run, n+1, 0), after the FAILED of attempt n at (run, n, 2).
+func (e Event) Position() (run, attempt, rank int) {
+	if e.Status == StatusNew {
+		return e.Run, e.Attempt + 1, 0
+	}
+	return e.Run, e.Attempt, e.Status.rank()
 }
 
 // Key is the Kafka record key of the event: the job id as text.
@@ -80,10 +135,13 @@ func (e Event) Validate() error {
 		return errors.New("status is missing")
 	}
 	if !e.Status.Valid() {
-		return fmt.Errorf("status %q is not one of NEW, RUNNING, DONE, FAILED", string(e.Status))
+		return fmt.Errorf("status %q is not one of NEW, RUNNING, DONE, FAILED, DEAD", string(e.Status))
 	}
 	if e.Attempt < 0 {
 		return fmt.Errorf("attempt %d is negative", e.Attempt)
+	}
+	if e.Run < 0 {
+		return fmt.Errorf("run %d is negative", e.Run)
 	}
 	return nil
 }
@@ -94,16 +152,15 @@ func (e Event) Validate() error {
 // overwrites DONE, whatever order events arrive in. Between two terminal
 // events of one attempt the later update wins.
 func (e Event) Supersedes(cur Event) bool {
-	// A NEW (attempt 0) and the events of the attempt that processes it
-	// belong to one run: a NEW never outranks a processed event.
-	if (e.Status == StatusNew) != (cur.Status == StatusNew) {
-		return cur.Status == StatusNew
-	}
-	if e.Attempt != cur.Attempt {
-		return e.Attempt > cur.Attempt
-	}
-	if e.Status.rank() != cur.Status.rank() {
-		return e.Status.rank() > cur.Status.rank()
+	er, ea, ek := e.Position()
+	cr, ca, ck := cur.Position()
+	switch {
+	case er != cr:
+		return er > cr
+	case ea != ca:
+		return ea > ca
+	case ek != ck:
+		return ek > ck
 	}
 	return !e.UpdatedAt.Before(cur.UpdatedAt)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
@@ -20,11 +21,47 @@ func Message(e job.Event) (kafka.Message, error) {
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encoding job %s: %w", e.JobID, err)
 	}
-	return kafka.Message{
-		Key:     e.Key(),
-		Value:   value,
-		Headers: []kafka.Header{{Key: job.HeaderStatus, Value: []byte(e.Status)}},
-	}, nil
+	headers := make([]kafka.Header, 1, 4)
+	headers[0] = kafka.Header{Key: job.HeaderStatus, Value: []byte(e.Status)}
+	if e.Group != "" {
+		headers = append(headers, kafka.Header{Key: job.HeaderGroup, Value: []byte(e.Group)})
+	}
+	if e.Run > 0 {
+		headers = append(headers, kafka.Header{Key: job.HeaderRun, Value: strconv.AppendInt(nil, int64(e.Run), 10)})
+	}
+	if e.Attempt > 0 {
+		headers = append(headers, kafka.Header{Key: job.HeaderAttempt, Value: strconv.AppendInt(nil, int64(e.Attempt), 10)})
+	}
+	return kafka.Message{Key: e.Key(), Value: value, Headers: headers}, nil
+}
+
+// Headers is what a record's headers say about its event, read without
+// decoding the JSON value. OK is false when the record has no status
+// header (a record from another client): only decoding tells then.
+type Headers struct {
+	Status  job.Status
+	Group   string
+	Run     int
+	Attempt int
+	OK      bool
+}
+
+// ReadHeaders returns what m's headers declare.
+func ReadHeaders(m kafka.Message) Headers {
+	var h Headers
+	for _, kv := range m.Headers {
+		switch kv.Key {
+		case job.HeaderStatus:
+			h.Status, h.OK = job.Status(kv.Value), true
+		case job.HeaderGroup:
+			h.Group = string(kv.Value)
+		case job.HeaderRun:
+			h.Run, _ = strconv.Atoi(string(kv.Value))
+		case job.HeaderAttempt:
+			h.Attempt, _ = strconv.Atoi(string(kv.Value))
+		}
+	}
+	return h
 }
 
 // StatusHeader returns the status a record's header declares, if any.
