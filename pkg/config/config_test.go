@@ -14,8 +14,9 @@ func defaults() *Config {
 		Timeout: 30 * time.Second, ClientID: "jobctl",
 		Log:     LogConfig{Level: "info", Format: "auto"},
 		Produce: ProduceConfig{Count: 10, Type: "mock", OnError: "stop"},
-		Consume: ConsumeConfig{Concurrency: 4, Grace: 30 * time.Second, CommitInterval: time.Second, MaxAttempts: 1},
-		Handler: HandlerConfig{Name: "sleep", Sleep: SleepHandlerConfig{Duration: 100 * time.Millisecond}, Exec: ExecHandlerConfig{Timeout: time.Minute}},
+		Consume: ConsumeConfig{Concurrency: 4, Grace: 30 * time.Second, CommitInterval: time.Second, MaxAttempts: 5,
+			JobTimeout: 5 * time.Minute, RetryBackoff: time.Second, RetryBackoffMax: 5 * time.Minute, DedupWindow: 100000, SessionTimeout: 10 * time.Second},
+		Handler: HandlerConfig{Name: "sleep", Sleep: SleepHandlerConfig{Duration: 100 * time.Millisecond}},
 		API:     APIConfig{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute},
 	}
 }
