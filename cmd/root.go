@@ -73,10 +73,45 @@ func (a *App) Printer() output.Printer {
 // Main runs jobctl with args on the standard streams and returns the exit
 // code. SIGINT and SIGTERM cancel the command's context; commands shut
 // down gracefully on that.
+//
+// A second signal ends the abort context (see Abort): long-running
+// commands stop at once on it instead of finishing their work.
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return Execute(ctx, args, StdIOStreams())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, interrupt := context.WithCancelCause(context.Background())
+	abortCtx, abort := context.WithCancelCause(context.Background())
+	defer interrupt(nil)
+	defer abort(nil)
+	go func() {
+		sig := <-sigs
+		interrupt(&interruptedError{sig: sig})
+		sig = <-sigs
+		abort(&interruptedError{sig: sig})
+	}()
+	return Execute(withAbort(ctx, abortCtx), args, StdIOStreams())
+}
+
+// interruptedError is the cause of a context ended by a signal.
+type interruptedError struct{ sig os.Signal }
+
+func (e *interruptedError) Error() string { return "interrupted by " + e.sig.String() }
+
+type abortKey struct{}
+
+func withAbort(ctx, abort context.Context) context.Context {
+	return context.WithValue(ctx, abortKey{}, abort)
+}
+
+// Abort returns the context that ends at the second interrupt (the first
+// ends ctx itself): a command finishing its work after the first stops on
+// it at once. Without one (tests), it never ends.
+func Abort(ctx context.Context) context.Context {
+	if a, ok := ctx.Value(abortKey{}).(context.Context); ok {
+		return a
+	}
+	return context.Background()
 }
 
 // Execute runs jobctl with args and returns the exit code. It is the one
