@@ -54,6 +54,9 @@ func checkIDText(s string) error {
 		return fmt.Errorf("job_id is %d bytes, over the %d byte limit", len(s), maxIDLen)
 	case !utf8.ValidString(s):
 		return errors.New("job_id is not valid UTF-8")
+	case s == "." || s == "..":
+		// As a URL path segment they would be resolved away: /jobs/.. is /.
+		return fmt.Errorf("job_id %q is not allowed (it is a path segment of its own)", s)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || r == '/' {

@@ -201,6 +201,13 @@ func parse(data []byte, strict bool) (Event, error) {
 	if trimmed[0] != '{' {
 		return e, fmt.Errorf("want a JSON object with job_id and status, got %s", describeJSON(trimmed))
 	}
+	limit := MaxDepthLenient
+	if strict {
+		limit = MaxDepthStrict
+	}
+	if err := checkDepth(trimmed, limit); err != nil {
+		return e, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -215,6 +222,46 @@ func parse(data []byte, strict bool) (Event, error) {
 		e.Payload = compactJSON(e.Payload)
 	}
 	return e, nil
+}
+
+// Nesting limits of a job event's JSON (the event object is level 1). A
+// submission is typed by a person or a program and has no reason to nest
+// deeply; records already on the topic are read more leniently, but a
+// record nested hundreds of levels deep is an attack on whoever renders
+// it (the view, the dashboard), not a job.
+const (
+	MaxDepthStrict  = 64
+	MaxDepthLenient = 512
+)
+
+// checkDepth fails when arrays and objects in data nest deeper than
+// limit. It only counts brackets outside strings; whether data is valid
+// JSON is the decoder's business.
+func checkDepth(data []byte, limit int) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > limit {
+				return fmt.Errorf("invalid job JSON: nested more than %d levels deep", limit)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
 }
 
 func compactJSON(raw json.RawMessage) json.RawMessage {
