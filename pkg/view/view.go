@@ -73,6 +73,7 @@ type Job struct {
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	CreatedAt time.Time       `json:"created_at,omitzero"`
 	UpdatedAt time.Time       `json:"updated_at,omitzero"`
+	Run       int             `json:"run,omitempty"`
 	Attempt   int             `json:"attempt"`
 	Worker    string          `json:"worker,omitempty"`
 	Error     string          `json:"error,omitempty"`
@@ -90,7 +91,9 @@ type Job struct {
 type HistoryEntry struct {
 	Status  job.Status `json:"status"`
 	At      time.Time  `json:"at,omitzero"`
+	Run     int        `json:"run,omitempty"`
 	Attempt int        `json:"attempt"`
+	Group   string     `json:"group,omitempty"`
 	Worker  string     `json:"worker,omitempty"`
 	Error   string     `json:"error,omitempty"`
 }
@@ -134,6 +137,7 @@ type entry struct {
 	err       string
 	created   int64
 	updated   int64
+	run       int32
 	attempt   int32
 	partition int32
 	events    uint32
@@ -144,12 +148,20 @@ type entry struct {
 type hist struct {
 	at      int64
 	worker  string
+	group   string
 	err     string
+	run     int32
 	attempt int32
 	status  uint8
 }
 
-const numStatuses = 4
+const numStatuses = 5 // len(job.Statuses), checked in init
+
+func init() {
+	if len(job.Statuses) != numStatuses {
+		panic("view: numStatuses does not match job.Statuses")
+	}
+}
 
 func statusIndex(s job.Status) uint8 {
 	for i, st := range job.Statuses {
@@ -222,7 +234,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	id := ev.JobID.String()
 	st := statusIndex(ev.Status)
 	at := unixNano(ev.UpdatedAt)
-	h := hist{at: at, worker: v.intern(ev.Worker), err: ev.Error, attempt: int32(ev.Attempt), status: st}
+	h := hist{at: at, worker: v.intern(ev.Worker), group: v.intern(ev.Group), err: ev.Error, run: int32(ev.Run), attempt: int32(ev.Attempt), status: st}
 
 	e := v.jobs[id]
 	isNew := e == nil
@@ -231,6 +243,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 			id:        ev.JobID,
 			partition: int32(rec.Partition),
 			status:    st,
+			run:       int32(ev.Run),
 			attempt:   int32(ev.Attempt),
 			updated:   at,
 			worker:    h.worker,
@@ -272,7 +285,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		}
 		v.counts[e.status]--
 		v.counts[st]++
-		e.status, e.attempt, e.updated, e.worker, e.err = st, int32(ev.Attempt), at, h.worker, ev.Error
+		e.status, e.run, e.attempt, e.updated, e.worker, e.err = st, int32(ev.Run), int32(ev.Attempt), at, h.worker, ev.Error
 	}
 	v.seq++
 	nowSec := v.now().Unix()
@@ -300,7 +313,7 @@ func (e *entry) seen(h hist) bool {
 
 // current is the job's state as an event, for Supersedes.
 func (e *entry) current() job.Event {
-	return job.Event{JobID: e.id, Status: job.Statuses[e.status], Attempt: int(e.attempt), UpdatedAt: fromNano(e.updated)}
+	return job.Event{JobID: e.id, Status: job.Statuses[e.status], Run: int(e.run), Attempt: int(e.attempt), UpdatedAt: fromNano(e.updated)}
 }
 
 func (e *entry) toJob(withHistory bool) Job {
@@ -310,6 +323,7 @@ func (e *entry) toJob(withHistory bool) Job {
 		Type:      e.typ,
 		CreatedAt: fromNano(e.created),
 		UpdatedAt: fromNano(e.updated),
+		Run:       int(e.run),
 		Attempt:   int(e.attempt),
 		Worker:    e.worker,
 		Error:     e.err,
@@ -322,7 +336,7 @@ func (e *entry) toJob(withHistory bool) Job {
 	if withHistory {
 		j.History = make([]HistoryEntry, len(e.history))
 		for i, h := range e.history {
-			j.History[i] = HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Attempt: int(h.attempt), Worker: h.worker, Error: h.err}
+			j.History[i] = HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Run: int(h.run), Attempt: int(h.attempt), Group: h.group, Worker: h.worker, Error: h.err}
 		}
 	}
 	return j
