@@ -110,14 +110,17 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 	ev, err := job.DecodeSubmission(body)
 	if err != nil {
 		code := http.StatusBadRequest
-		if job.IsStatusError(err) {
+		switch {
+		case job.IsStatusError(err):
 			code = http.StatusUnprocessableEntity
+		case job.IsTooLarge(err):
+			code = http.StatusRequestEntityTooLarge
 		}
 		writeError(w, code, err.Error())
 		return
 	}
-	if ev.Attempt != 0 || ev.Worker != "" || ev.Error != "" {
-		writeError(w, http.StatusUnprocessableEntity, "attempt, worker and error are recorded by workers; a new job cannot set them")
+	if ev.Attempt != 0 || ev.Run != 0 || ev.Worker != "" || ev.Error != "" || ev.Group != "" || !ev.RetryAt.IsZero() || len(ev.Errors) > 0 {
+		writeError(w, http.StatusUnprocessableEntity, "run, attempt, group, worker, error, errors and retry_at are recorded by workers; a new job cannot set them")
 		return
 	}
 	if ev.JobID.IsZero() {

@@ -14,6 +14,9 @@ import (
 // (and is NEW when absent); job_id may be absent, and the caller then
 // assigns one with NewID.
 func DecodeSubmission(data []byte) (Event, error) {
+	if len(data) > MaxJobBytes {
+		return Event{}, &TooLargeError{Size: len(data), Limit: MaxJobBytes}
+	}
 	e, err := parse(data, true)
 	if err != nil {
 		return Event{}, err
@@ -32,6 +35,26 @@ func DecodeSubmission(data []byte) (Event, error) {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// MaxJobBytes is the largest job a submission may be. A job travels in
+// more than its NEW record: a retry carries it to the delay topic with
+// the errors of earlier attempts, and a dead letter carries it with all of
+// them, so it must stay well under the broker's default record limit
+// (message.max.bytes, 1 MiB) for those writes to succeed too.
+const MaxJobBytes = 900 << 10
+
+// TooLargeError is a submission over MaxJobBytes.
+type TooLargeError struct{ Size, Limit int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("job is %d bytes, over the %d byte limit for a job (it must fit, with its retry and dead-letter envelopes, in the broker's 1 MiB record limit)", e.Size, e.Limit)
+}
+
+// IsTooLarge reports whether err is a TooLargeError.
+func IsTooLarge(err error) bool {
+	var te *TooLargeError
+	return errors.As(err, &te)
 }
 
 // StatusError is a submission whose status is not NEW: new jobs start NEW.
