@@ -21,39 +21,47 @@ const consumeLong = `Join consumer group --group and process the NEW jobs of the
 Kafka assigns to this process.
 
 For each job the handler runs (--handler sleep simulates work; --handler
-exec runs --exec-command with the job's JSON payload on stdin and JOB_ID,
-JOB_TYPE and JOB_ATTEMPT in its environment). A failing job is tried up to
---max-attempts times. Then a DONE or FAILED event (with the error) is
-appended to the partition of the job's NEW record, so every reader sees a
-job's events in order; a job still running after a second also gets a
-RUNNING event. Only after that event is acknowledged is the job written to
---processed-log and its offset allowed to be committed.
+exec runs --exec-command with the job's JSON payload on stdin, JOB_ID,
+JOB_TYPE, JOB_RUN and JOB_ATTEMPT in an allow-listed environment). Up to
+--concurrency jobs run at once; a slow or hung job holds only its own slot
+(jobs of one job id run one after another, in order). Each attempt ends
+after --job-timeout.
 
-Run several consumers with the same --group to share the work: each job is
-processed by one of them. Different groups each process every job. Within
-a process, jobs run --concurrency at a time: jobs with the same key (job
-id) one after another, others in parallel, even within one partition.
-Records that are not NEW are skipped by their status header without being
-decoded; records that are not jobs at all are logged and skipped.
+Every outcome is written before the job's offset may be committed:
+  DONE     appended to the partition of the job's NEW record;
+  FAILED   with retry_at: the attempt failed and the job waits for its next
+           attempt in the topic <topic>.delay (not in memory, not on its
+           partition, so nothing behind it waits), backing off from
+           --retry-backoff, doubling up to --retry-backoff-max, with jitter;
+  DEAD     after --max-attempts: the job goes to <topic>.dlq with every
+           attempt's error ('jobctl dlq list', 'jobctl dlq replay').
+Records that are not jobs (not JSON, no key, unknown status, too large) go
+to <topic>.dlq too, with the reason and where they came from.
+--type-policy TYPE:timeout=30s,max_attempts=10,retry_backoff=2s,retry_backoff_max=1m
+overrides those settings for one job type (repeat the flag per type).
 
-Offsets are committed every --commit-interval, per partition up to the
-first job not yet finished, so a crash re-runs only unfinished or
-uncommitted jobs (at-least-once). On a rebalance, SIGINT or SIGTERM the
-consumer stops fetching, lets running jobs finish (for up to --grace on
-shutdown; after that they are cancelled and left to the next owner),
-writes their events, commits and leaves the group, so others take over at
-once. Partitions added to the topic are picked up without a restart.
+Same --group = the work is shared; different groups each process every
+job. A job id the group already ran is not run again when it shows up a
+second time (a retried POST, a duplicate line) within --dedup-window
+records of its partition. Offsets are committed every --commit-interval,
+per partition up to the first unfinished job; after a crash the next
+owner skips the jobs that had already finished, so only jobs that were
+running run again. --instance-id makes the membership static: a restart
+within --session-timeout gets the same partitions back and the other
+members never pause. Rebalances are cooperative: members keep working on
+the partitions they keep.
 
-The consumer exits 0 after --timeout without new jobs (0 = run until
-stopped; time spent joining the group or rebalancing does not count) and
-prints a summary (-o json: as JSON on stdout), including how many jobs it
-ran that another worker had already finished (reexecuted).`
+The first SIGINT/SIGTERM stops starting jobs and waits up to --grace for
+running ones (it says how many); a second one stops at once, leaving
+unfinished jobs uncommitted for the next owner. The consumer exits 0
+after --timeout without new jobs (0 = run until stopped) and prints a
+summary (-o json: as JSON on stdout).`
 
 const consumeExample = `  jobctl consume --group workers
   jobctl consume -g workers --concurrency 16 --timeout 0 --metrics-addr 127.0.0.1:9100
-  jobctl consume -g workers --sleep 50ms --sleep-jitter 50ms --fail-rate 0.1 --max-attempts 3
-  jobctl consume -g mailers --handler exec --exec-command './send-mail.sh' --exec-timeout 30s
-  jobctl consume -g workers --processed-log '' -o json`
+  jobctl consume -g workers --max-attempts 10 --retry-backoff 2s --job-timeout 1m
+  jobctl consume -g mailers --handler exec --exec-command './send-mail.sh' --type-policy 'email:timeout=30s'
+  jobctl consume -g workers --instance-id "$(hostname)-1" --processed-log '' -o json`
 
 func newConsumeCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
@@ -72,6 +80,13 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "consume.processed_log", "processed-log", "")
 	addKeyFlag(f, "consume.commit_interval", "commit-interval", "")
 	addKeyFlag(f, "consume.max_attempts", "max-attempts", "")
+	addKeyFlag(f, "consume.job_timeout", "job-timeout", "")
+	addKeyFlag(f, "consume.retry_backoff", "retry-backoff", "")
+	addKeyFlag(f, "consume.retry_backoff_max", "retry-backoff-max", "")
+	addArrayFlag(f, "consume.type_policies", "type-policy")
+	addKeyFlag(f, "consume.dedup_window", "dedup-window", "")
+	addKeyFlag(f, "consume.instance_id", "instance-id", "")
+	addKeyFlag(f, "consume.session_timeout", "session-timeout", "")
 	addKeyFlag(f, "consume.metrics_addr", "metrics-addr", "")
 	addKeyFlag(f, "handler.name", "handler", "")
 	addKeyFlag(f, "handler.sleep.duration", "sleep", "")
@@ -86,6 +101,14 @@ func newConsumeCmd(app *App) *cobra.Command {
 func addCommandFlag(fs *pflag.FlagSet, key, name string) {
 	k, _ := config.LookupKey(key)
 	fs.StringArray(name, nil, fmt.Sprintf("%s; one value is a shell command line (run by /bin/sh -c), repeat the flag to give the argv instead (env %s)", k.Usage, config.EnvVar(key)))
+	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
+}
+
+// addArrayFlag is addKeyFlag for a list whose values contain commas:
+// repeatable and never split.
+func addArrayFlag(fs *pflag.FlagSet, key, name string) {
+	k, _ := config.LookupKey(key)
+	fs.StringArray(name, nil, fmt.Sprintf("%s; repeat the flag for more (env %s)", k.Usage, config.EnvVar(key)))
 	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
 }
 
@@ -118,16 +141,37 @@ func runConsume(ctx context.Context, app *App) error {
 		}
 		defer stop()
 	}
+	typePolicies, err := config.ParseTypePolicies(cfg.Consume.TypePolicies)
+	if err != nil {
+		return usageErrorf("--type-policy: %v", err)
+	}
+	policies := make(map[string]worker.Policy, len(typePolicies))
+	for typ, tp := range typePolicies {
+		policies[typ] = worker.Policy{Timeout: tp.Timeout, MaxAttempts: tp.MaxAttempts, Backoff: tp.RetryBackoff, BackoffMax: tp.RetryBackoffMax}
+	}
+	dedup := cfg.Consume.DedupWindow
+	if dedup == 0 {
+		dedup = -1 // off
+	}
 	w, err := worker.New(conn, worker.Config{
-		Topic:          cfg.Topic,
-		Group:          cfg.Group.ID,
-		Concurrency:    cfg.Consume.Concurrency,
-		MaxAttempts:    cfg.Consume.MaxAttempts,
+		Topic:       cfg.Topic,
+		Group:       cfg.Group.ID,
+		Concurrency: cfg.Consume.Concurrency,
+		Policy: worker.Policy{
+			Timeout:     cfg.Consume.JobTimeout,
+			MaxAttempts: cfg.Consume.MaxAttempts,
+			Backoff:     cfg.Consume.RetryBackoff,
+			BackoffMax:  cfg.Consume.RetryBackoffMax,
+		},
+		Policies:       policies,
 		CommitInterval: cfg.Consume.CommitInterval,
 		Grace:          cfg.Consume.Grace,
 		IdleTimeout:    cfg.Timeout,
 		ProcessedLog:   cfg.Consume.ProcessedLog,
-	}, h, worker.Options{Logger: app.Logger, Metrics: m})
+		DedupWindow:    dedup,
+		InstanceID:     cfg.Consume.InstanceID,
+		SessionTimeout: cfg.Consume.SessionTimeout,
+	}, h, worker.Options{Logger: app.Logger, Metrics: m, Abort: Abort(ctx)})
 	if err != nil {
 		return err
 	}
@@ -138,12 +182,13 @@ func runConsume(ctx context.Context, app *App) error {
 		return err
 	}
 	app.Logger.Info("consumer stopped", "reason", sum.StopReason, "processed", sum.Processed, "done", sum.Done,
-		"failed", sum.Failed, "invalid", sum.Invalid, "jobs_per_second", round2(sum.JobsPerSecond))
+		"failed", sum.Failed, "dead", sum.Dead, "invalid", sum.Invalid, "duplicates_skipped", sum.DuplicatesSkipped,
+		"jobs_per_second", round2(sum.JobsPerSecond))
 	if app.Printer().Format == output.JSON {
 		return output.WriteJSON(app.IO.Out, sum)
 	}
-	fmt.Fprintf(app.IO.ErrOut, "consumed (%s): %d processed (%d done, %d failed), %d invalid records skipped, %.1f jobs/s over %.1fs active\n",
-		sum.StopReason, sum.Processed, sum.Done, sum.Failed, sum.Invalid, sum.JobsPerSecond, sum.ActiveSeconds)
+	fmt.Fprintf(app.IO.ErrOut, "consumed (%s): %d attempts (%d done, %d failed and retried, %d dead), %d invalid records and %d duplicates skipped, %.1f jobs/s over %.1fs active\n",
+		sum.StopReason, sum.Processed, sum.Done, sum.Failed, sum.Dead, sum.Invalid, sum.DuplicatesSkipped, sum.JobsPerSecond, sum.ActiveSeconds)
 	return nil
 }
 

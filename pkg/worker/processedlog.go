@@ -20,13 +20,18 @@ type ProcessedRecord struct {
 	Partition  int        `json:"partition"`
 	Offset     int64      `json:"offset"`
 	DurationMS float64    `json:"duration_ms"`
-	Time       time.Time  `json:"time"`
-	Attempt    int        `json:"attempt"`
+	// Started and Time are when the attempt started and ended.
+	Started time.Time `json:"started"`
+	Time    time.Time `json:"time"`
+	Run     int       `json:"run,omitempty"`
+	Attempt int       `json:"attempt"`
+	// Error is why a FAILED or DEAD attempt failed.
+	Error string `json:"error,omitempty"`
 }
 
-// ProcessedLog appends one JSON line per processed job to a file. Lines
-// are written only after the job's DONE or FAILED event is acknowledged
-// by Kafka, so the log never claims more than the topic holds.
+// ProcessedLog appends one JSON line per finished attempt to a file. Lines
+// are written only after the attempt's DONE, FAILED or DEAD event is
+// acknowledged by Kafka, so the log never claims more than the topic holds.
 type ProcessedLog struct {
 	mu   sync.Mutex
 	f    *os.File

@@ -137,3 +137,24 @@ func (t *OffsetTracker) Pending(partition int) int {
 	}
 	return 0
 }
+
+// DoneAbove reports whether records of partition above its low-water mark
+// are already completed: a commit at the mark would leave finished jobs
+// behind it.
+func (t *OffsetTracker) DoneAbove(partition int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[partition]
+	return p != nil && len(p.done) > 0
+}
+
+// LowWater returns the offset a commit of partition would name now, or -1
+// when nothing is known.
+func (t *OffsetTracker) LowWater(partition int) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.parts[partition]; p != nil {
+		return p.lowWater()
+	}
+	return -1
+}

@@ -1,22 +1,23 @@
-// Package worker is jobctl's consumer-group runtime: it joins a Kafka
-// consumer group, runs the NEW jobs of its assigned partitions through a
-// handler.Handler, appends a DONE or FAILED event for each to the job's
-// own partition, and commits offsets only over jobs whose event is
-// written.
+// Package worker is jobctl's job runtime: a member of a consumer group
+// that runs the NEW jobs of its partitions through a handler.Handler and
+// records each attempt's outcome on the job topic, so that nothing can
+// stall it: not a slow, hung, failing, huge or poisoned job, not a
+// rebalance, not a crash. docs/runtime.md is the contract; the parts live
+// in files named after them:
 //
-// Shape: per generation, one fetcher per assigned partition hands jobs to
-// a KeyDispatcher (hash(key) % concurrency), so jobs of one key run in
-// order and jobs of different keys run in parallel even within one
-// partition. Finished jobs go to one recorder that batches their events
-// per partition, waits for Kafka's acknowledgement, appends to the
-// processed log and marks the offsets completed in an OffsetTracker; a
-// committer commits the tracker's contiguous low-water marks. When a
-// generation ends (rebalance, shutdown, partition growth) fetching stops,
-// the jobs already handed to the workers (a few per goroutine) finish,
-// their events are written and the final offsets are committed before the
-// group may rejoin or leave: that is what keeps "one DONE per job" true
-// across rebalances. Only when shutdown's grace period runs out are
-// handlers cancelled; those jobs stay uncommitted and run again elsewhere.
+//   - worker.go     the process: lifecycle, shutdown, idle timeout, summary
+//   - partition.go  one assigned partition: fetching, classifying records,
+//     reading its history for duplicate detection, giving it up
+//   - dedup.go      what the group already ran (seenJobs)
+//   - pool.go       the job pool: C slots, one job per id at a time
+//   - attempt.go    running one attempt: time limit, panics, outcome
+//   - retry.go      policies and backoff (retries wait in pkg/delay)
+//   - recorder.go   writing outcomes: delay record, dead letter, event
+//   - commit.go     committing contiguous completed offsets
+//   - tracker.go    which offsets are complete
+//
+// Group membership (static, cooperative, heartbeats throughout) is
+// pkg/group; the delay topic pkg/delay; dead letters pkg/deadletter.
 package worker
 
 import (
@@ -25,10 +26,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/deadletter"
+	"github.com/jobctl/jobctl/pkg/delay"
+	"github.com/jobctl/jobctl/pkg/group"
 	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
@@ -37,14 +42,12 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Defaults for the Kafka timing fields of Config.
+// Defaults for the timing fields of Config.
 const (
-	DefaultSessionTimeout         = 10 * time.Second
-	DefaultHeartbeatInterval      = time.Second
-	DefaultRebalanceTimeout       = 20 * time.Second
-	DefaultMaxWait                = 500 * time.Millisecond
-	DefaultPartitionCheckInterval = 2 * time.Second
-	DefaultRunningAfter           = time.Second
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultMaxWait        = 500 * time.Millisecond
+	DefaultRunningAfter   = time.Second
+	DefaultDedupWindow    = 100000
 )
 
 // Config is what a Worker needs to know.
@@ -53,36 +56,36 @@ type Config struct {
 	Group string
 	// Concurrency is how many jobs run at once in this process.
 	Concurrency int
-	// MaxAttempts is how often a failing job is tried, in-process, before
-	// it is recorded FAILED.
-	MaxAttempts int
+	// Policy is how jobs are run and retried; Policies override it per
+	// job type.
+	Policy   Policy
+	Policies map[string]Policy
 	// CommitInterval is how often completed offsets are committed.
 	CommitInterval time.Duration
 	// Grace is how long running jobs may take to finish after shutdown
 	// starts, before their handlers are cancelled.
 	Grace time.Duration
-	// IdleTimeout stops the worker after this long without new jobs while
-	// it is in the group; 0 runs until the context ends.
+	// IdleTimeout stops the worker after this long without new jobs;
+	// 0 runs until the context ends.
 	IdleTimeout time.Duration
-	// ProcessedLog is a file that gets one JSON line per processed job;
-	// empty means none.
+	// ProcessedLog is a file that gets one JSON line per finished
+	// attempt; empty means none.
 	ProcessedLog string
-	// RunningAfter is how long a job runs before a RUNNING event is
-	// written for it (0 = DefaultRunningAfter, negative = never). Short
-	// jobs get no RUNNING event: it would double the writes per job for
-	// a state nobody could watch.
+	// RunningAfter is how long an attempt runs before a RUNNING event is
+	// written for it (0 = DefaultRunningAfter, negative = never).
 	RunningAfter time.Duration
-
-	// Kafka group timing; zero values take the Default* constants.
-	SessionTimeout         time.Duration
-	HeartbeatInterval      time.Duration
-	RebalanceTimeout       time.Duration
-	MaxWait                time.Duration
+	// DedupWindow is how many records per partition duplicate detection
+	// covers (0 = DefaultDedupWindow, negative = off).
+	DedupWindow int
+	// InstanceID makes the membership static (see pkg/group).
+	InstanceID     string
+	SessionTimeout time.Duration
+	MaxWait        time.Duration
+	// PartitionCheckInterval is how often the topic's partition count is
+	// checked; 0 keeps pkg/group's default.
 	PartitionCheckInterval time.Duration
-
-	// noGroupWatch turns kafka-go's own partition watcher off, so tests
-	// can see the fallback work alone.
-	noGroupWatch bool
+	// NoReleaser leaves releasing due retries to other processes (tests).
+	NoReleaser bool
 }
 
 func (c *Config) setDefaults() {
@@ -92,38 +95,48 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.SessionTimeout, DefaultSessionTimeout)
-	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	def(&c.RebalanceTimeout, DefaultRebalanceTimeout)
 	def(&c.MaxWait, DefaultMaxWait)
-	def(&c.PartitionCheckInterval, DefaultPartitionCheckInterval)
 	def(&c.RunningAfter, DefaultRunningAfter)
 	def(&c.CommitInterval, time.Second)
 	if c.Concurrency < 1 {
 		c.Concurrency = 1
 	}
-	if c.MaxAttempts < 1 {
-		c.MaxAttempts = 1
+	switch {
+	case c.DedupWindow == 0:
+		c.DedupWindow = DefaultDedupWindow
+	case c.DedupWindow < 0:
+		c.DedupWindow = 0
 	}
+	c.Policy = c.Policy.withDefaults()
 }
 
 // Summary is what a Worker did, for the final report.
 type Summary struct {
-	Group     string `json:"group"`
-	Topic     string `json:"topic"`
-	Worker    string `json:"worker"`
-	Processed int64  `json:"processed"`
-	Done      int64  `json:"done"`
-	Failed    int64  `json:"failed"`
-	// Invalid counts records that are not jobs (skipped, offsets still
-	// committed); Skipped counts job events that are not NEW.
-	Invalid int64 `json:"invalid"`
-	Skipped int64 `json:"skipped"`
-	// Reexecuted counts jobs this worker ran although another worker had
-	// already recorded them (their offset was not committed before a
-	// crash or a failed commit), noticed when that worker's event is
-	// fetched after the job's NEW.
-	Reexecuted  int64 `json:"reexecuted"`
-	Generations int   `json:"generations"`
+	Group  string `json:"group"`
+	Topic  string `json:"topic"`
+	Worker string `json:"worker"`
+	// Processed counts finished attempts: Done + Failed (retried later)
+	// + Dead.
+	Processed int64 `json:"processed"`
+	Done      int64 `json:"done"`
+	Failed    int64 `json:"failed"`
+	Dead      int64 `json:"dead"`
+	// Invalid counts poison records (moved to the dead-letter topic);
+	// Skipped counts job events that are not NEW; DuplicatesSkipped NEW
+	// records of jobs the group had already run.
+	Invalid           int64 `json:"invalid"`
+	Skipped           int64 `json:"skipped"`
+	DuplicatesSkipped int64 `json:"duplicates_skipped"`
+	// Reexecuted counts attempts this worker ran that another worker had
+	// also finished, noticed when that worker's event is fetched.
+	Reexecuted int64 `json:"reexecuted"`
+	// Interrupted counts attempts stopped by shutdown or a lost
+	// partition (left uncommitted); Abandoned counts handlers that did
+	// not return after their context ended.
+	Interrupted int64 `json:"interrupted"`
+	Abandoned   int64 `json:"abandoned"`
+	// Assignments counts the times partitions were assigned.
+	Assignments int `json:"assignments"`
 	// ElapsedSeconds is the whole run; ActiveSeconds runs from the first
 	// job fetched to the last one recorded, and JobsPerSecond is
 	// Processed over it, so the idle timeout does not dilute the rate.
@@ -137,46 +150,55 @@ type Summary struct {
 type Options struct {
 	Logger  *slog.Logger     // nil discards
 	Metrics *metrics.Metrics // nil counts nothing
+	// Abort, when it ends, stops the worker at once: running handlers are
+	// cancelled and nothing more is written (a second Ctrl-C).
+	Abort context.Context
 }
 
 // Worker is one consumer process's membership in the group.
 type Worker struct {
-	cfg     Config
-	conn    *kafkaconn.Conn
-	client  *kafka.Client
-	handler handler.Handler
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	id      string // hostname-pid; goroutine i is id-i
+	cfg           Config
+	defaultPolicy Policy
+	policies      map[string]Policy
+	conn          *kafkaconn.Conn
+	client        *kafka.Client
+	handler       handler.Handler
+	log           *slog.Logger
+	metrics       *metrics.Metrics
+	abort         context.Context
+	id            string // hostname-pid; slot n is id-n
 	// workerMarker is how this process's events look in JSON, to tell
 	// them from other workers' without decoding.
 	workerMarker []byte
 
 	writer *ledger.Writer
+	delays *delay.Writer
+	dlq    *deadletter.Writer
 	plog   *ProcessedLog
+	pool   *jobPool
+	member *group.Member
 
-	// Shutdown: handlerCtx ends Grace after stop, writeCtx a little later
-	// so the events of jobs that finished in time still get written.
+	// handlerCtx ends when running handlers must stop (grace over,
+	// abort); writeCtx when nothing more may be written (abort).
 	handlerCtx context.Context
 	writeCtx   context.Context
 
-	inflight     atomic.Int64 // jobs dispatched and not yet recorded or dropped
-	lastActivity atomic.Int64 // unix nanos of the last NEW fetched or job recorded
-	inGeneration atomic.Bool
+	mu    sync.Mutex
+	parts map[int]*partition
 
-	mu         sync.Mutex
-	sum        Summary
-	firstJob   time.Time
-	lastJob    time.Time
-	logErrOnce sync.Once
+	running      atomic.Int64 // attempts running now
+	lastActivity atomic.Int64 // unix nanos of the last record fetched or outcome written
+	stats        struct {
+		processed, done, failed, dead, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
+	}
+	assignments atomic.Int64
+	firstJob    atomic.Int64
+	lastJob     atomic.Int64
+	logErrOnce  sync.Once
 }
 
 // ErrIdle is the stop cause when IdleTimeout passes without jobs.
 var ErrIdle = errors.New("no new jobs within the idle timeout")
-
-// writeGrace is how long after the handlers' grace the last events may
-// take to be written.
-const writeGrace = 10 * time.Second
 
 // New returns a worker; Run starts it.
 func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Worker, error) {
@@ -191,35 +213,51 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	abort := opts.Abort
+	if abort == nil {
+		abort = context.Background()
+	}
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
 	w := &Worker{
-		cfg:     cfg,
-		conn:    conn,
-		client:  conn.Client(),
-		handler: h,
-		log:     log.With("group", cfg.Group, "topic", cfg.Topic),
-		metrics: opts.Metrics,
-		id:      fmt.Sprintf("%s-%d", host, os.Getpid()),
+		cfg:           cfg,
+		defaultPolicy: cfg.Policy,
+		policies:      make(map[string]Policy, len(cfg.Policies)),
+		conn:          conn,
+		client:        conn.Client(),
+		handler:       h,
+		log:           log.With("group", cfg.Group, "topic", cfg.Topic),
+		metrics:       opts.Metrics,
+		abort:         abort,
+		id:            fmt.Sprintf("%s-%d", host, os.Getpid()),
+		parts:         map[int]*partition{},
+	}
+	for typ, p := range cfg.Policies {
+		w.policies[typ] = cfg.Policy.override(p)
 	}
 	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
 	return w, nil
 }
 
-// ID is the worker's id, hostname-pid; the id of its goroutine n (in
-// events and the processed log) is ID()-n.
+// ID is the worker's id, hostname-pid; the id of its slot n (in events
+// and the processed log) is ID()-n.
 func (w *Worker) ID() string { return w.id }
 
-// Run consumes until ctx ends or the idle timeout passes, then finishes
-// running jobs within the grace period, commits, leaves the group and
-// returns what it did. Errors are returned only for problems that make
-// consuming impossible (the topic does not exist, the processed log
-// cannot be opened); job and broker errors are logged and retried.
+// Run consumes until ctx ends or the idle timeout passes. Then it stops
+// starting jobs, lets running ones finish within the grace period (the
+// abort context cuts that short), writes their outcomes, commits, leaves
+// the group and returns what it did. Errors are returned only for
+// problems that make consuming impossible (the topic does not exist, the
+// processed log cannot be opened, the instance id is in use); job and
+// broker errors are logged and retried.
 func (w *Worker) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	if err := w.checkTopic(ctx); err != nil {
+		return Summary{}, err
+	}
+	if err := ledger.EnsureAuxTopics(ctx, w.conn, w.cfg.Topic); err != nil {
 		return Summary{}, err
 	}
 	if w.cfg.ProcessedLog != "" {
@@ -230,196 +268,276 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 		w.plog = plog
 		defer func() {
 			if err := plog.Close(); err != nil {
-				w.log.Error("closing processed log", "err", err)
+				w.log.Error("closing the processed log", "err", err)
 			}
 		}()
 	}
 	w.writer = ledger.NewWriter(w.conn, w.cfg.Topic)
+	w.delays = delay.NewWriter(w.conn, w.cfg.Topic)
+	w.dlq = deadletter.NewWriter(w.conn, w.cfg.Topic)
 	defer func() {
-		if err := w.writer.Close(); err != nil {
-			w.log.Warn("closing event writer", "err", err)
+		if err := errors.Join(w.writer.Close(), w.delays.Close(), w.dlq.Close()); err != nil {
+			w.log.Warn("closing writers", "err", err)
 		}
 	}()
 
-	stopCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
 	w.handlerCtx, w.writeCtx = handlerCtx, writeCtx
+
+	member, err := group.New(group.Config{
+		Client:                 w.client,
+		Group:                  w.cfg.Group,
+		Topic:                  w.cfg.Topic,
+		InstanceID:             w.cfg.InstanceID,
+		SessionTimeout:         w.cfg.SessionTimeout,
+		PartitionCheckInterval: w.cfg.PartitionCheckInterval,
+		Logger:                 w.log,
+	}, w)
+	if err != nil {
+		return Summary{}, err
+	}
+	w.member = member
+
+	// stopCtx ends on the caller's stop or the idle timeout: the member
+	// then revokes everything (Revoked drains) and leaves.
+	stopCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	runDone := make(chan struct{})
 	defer close(runDone)
-	go func() {
-		select {
-		case <-runDone:
-			return
-		case <-stopCtx.Done():
-		}
-		w.log.Info("stopping: finishing running jobs", "cause", context.Cause(stopCtx), "grace", w.cfg.Grace, "running", w.inflight.Load())
-		grace := time.NewTimer(w.cfg.Grace)
-		defer grace.Stop()
-		select {
-		case <-runDone:
-			return
-		case <-grace.C:
-			w.log.Warn("grace period over: cancelling running jobs (they stay uncommitted and will run again)", "running", w.inflight.Load())
-			cancelHandlers()
-		}
-		last := time.NewTimer(writeGrace)
-		defer last.Stop()
-		select {
-		case <-runDone:
-		case <-last.C:
-			cancelWrites()
-		}
-	}()
+	go w.watchStop(stopCtx, runDone, cancelHandlers, cancelWrites)
 	w.lastActivity.Store(time.Now().UnixNano())
 	if w.cfg.IdleTimeout > 0 {
-		go w.watchIdle(stopCtx, runDone, stop)
+		go w.watchIdle(stopCtx, stop)
 	}
 
-	for stopCtx.Err() == nil {
-		cg, err := kafka.NewConsumerGroup(w.groupConfig())
-		if err != nil {
-			return Summary{}, fmt.Errorf("setting up consumer group %q: %w", w.cfg.Group, err)
-		}
-		w.runGroup(stopCtx, cg)
+	w.pool = newJobPool(max(64, 4*w.cfg.Concurrency))
+	slotsCtx, stopSlots := context.WithCancel(context.Background())
+	var slots sync.WaitGroup
+	for n := range w.cfg.Concurrency {
+		slots.Go(func() { w.slot(slotsCtx, n) })
+	}
+	var background sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	background.Go(func() { w.commitLoop(bgCtx) })
+	if !w.cfg.NoReleaser {
+		releaser := delay.NewReleaser(w.conn, delay.ReleaserConfig{JobTopic: w.cfg.Topic, Logger: w.log.With("part", "delay")})
+		background.Go(func() {
+			if err := releaser.Run(stopCtx); err != nil && stopCtx.Err() == nil {
+				w.log.Error("releasing due retries stopped", "err", err)
+			}
+		})
 	}
 
+	runErr := w.member.Run(stopCtx)
+	stopBackground()
+	background.Wait()
+	stopSlots()
+	slots.Wait()
+	if runErr != nil && stopCtx.Err() == nil {
+		return w.summary(start, stopCtx), runErr
+	}
+	return w.summary(start, stopCtx), nil
+}
+
+// watchStop announces a shutdown, cancels running handlers once the grace
+// period is over, and stops everything at once on abort.
+func (w *Worker) watchStop(stopCtx context.Context, runDone <-chan struct{}, cancelHandlers, cancelWrites context.CancelFunc) {
+	select {
+	case <-runDone:
+		return
+	case <-stopCtx.Done():
+	case <-w.abort.Done():
+	}
+	if w.abort.Err() == nil {
+		w.log.Info(fmt.Sprintf("stopping: no new jobs start; waiting up to %s for %d running jobs to finish (interrupt again to stop at once)", w.cfg.Grace, w.running.Load()),
+			"reason", context.Cause(stopCtx))
+	}
+	grace := time.NewTimer(w.cfg.Grace)
+	defer grace.Stop()
+	select {
+	case <-runDone:
+		return
+	case <-w.abort.Done():
+		w.log.Warn("stopping at once: running jobs are cancelled and left uncommitted for the next owner", "running", w.running.Load())
+		cancelHandlers()
+		cancelWrites()
+		return
+	case <-grace.C:
+		w.log.Warn("grace period over: cancelling running jobs (they stay uncommitted and will run again)", "running", w.running.Load())
+		cancelHandlers()
+	}
+	select {
+	case <-runDone:
+	case <-w.abort.Done():
+		cancelWrites()
+	case <-time.After(10 * time.Second):
+		cancelWrites()
+	}
+}
+
+// Assigned starts the partitions the group gave this member (group.Handler).
+func (w *Worker) Assigned(_ context.Context, parts []group.Partition) {
+	w.assignments.Add(1)
+	ids := make([]int, 0, len(parts))
+	for _, gp := range parts {
+		p := w.newPartition(gp.ID, gp.Offset)
+		w.mu.Lock()
+		w.parts[gp.ID] = p
+		w.mu.Unlock()
+		p.start(gp.Offset, gp.Metadata)
+		ids = append(ids, gp.ID)
+	}
+	w.noteActivity()
+	w.log.Info("partitions assigned", "partitions", ids)
+}
+
+// Revoked gives partitions up (group.Handler): fetching stops, queued
+// jobs are dropped (the next owner runs them), running jobs finish and
+// their outcomes are written, and the offsets are committed. The member
+// keeps heartbeating meanwhile.
+func (w *Worker) Revoked(ctx context.Context, ids []int) {
+	ps := w.takePartitions(ids)
+	if len(ps) == 0 {
+		return
+	}
+	running := 0
+	for _, p := range ps {
+		p.stopFetch()
+		running += p.runningJobs()
+	}
+	w.log.Info("giving partitions up: waiting for their running jobs", "partitions", ids, "running", running)
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(p.giveUp)
+	}
+	wg.Wait()
+	w.commit(ctx, ps, true)
+	w.log.Info("partitions given up", "partitions", ids)
+}
+
+// Lost stops partitions taken away without a chance to commit
+// (group.Handler): their running handlers are cancelled at once, since
+// another member may already run the same jobs.
+func (w *Worker) Lost(ids []int) {
+	ps := w.takePartitions(ids)
+	for _, p := range ps {
+		p.lost.Store(true)
+		p.cancelHandler()
+	}
+	for _, p := range ps {
+		go p.giveUp()
+	}
+	if len(ps) > 0 {
+		w.log.Warn("partitions lost (the group gave them away): their running jobs are cancelled", "partitions", ids)
+	}
+}
+
+func (w *Worker) takePartitions(ids []int) []*partition {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.sum
-	s.Group, s.Topic, s.Worker = w.cfg.Group, w.cfg.Topic, w.id
-	s.ElapsedSeconds = time.Since(start).Seconds()
-	if !w.firstJob.IsZero() {
-		s.ActiveSeconds = w.lastJob.Sub(w.firstJob).Seconds()
+	var ps []*partition
+	for _, id := range ids {
+		if p := w.parts[id]; p != nil {
+			ps = append(ps, p)
+			delete(w.parts, id)
+		}
+	}
+	return ps
+}
+
+func (w *Worker) ownedPartitions() []*partition {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ps := make([]*partition, 0, len(w.parts))
+	for _, p := range w.parts {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *partition) int { return a.id - b.id })
+	return ps
+}
+
+// watchIdle stops the worker after IdleTimeout with nothing fetched,
+// running or waiting to be written.
+func (w *Worker) watchIdle(stopCtx context.Context, stop context.CancelCauseFunc) {
+	tick := min(max(w.cfg.IdleTimeout/10, 20*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stopCtx.Done():
+			return
+		case <-t.C:
+		}
+		if w.running.Load() > 0 || (w.pool != nil && w.pool.queued() > 0) {
+			w.noteActivity()
+			continue
+		}
+		if time.Since(time.Unix(0, w.lastActivity.Load())) >= w.cfg.IdleTimeout {
+			w.log.Info("no new jobs: stopping", "timeout", w.cfg.IdleTimeout)
+			stop(ErrIdle)
+			return
+		}
+	}
+}
+
+func (w *Worker) noteActivity() { w.lastActivity.Store(time.Now().UnixNano()) }
+
+func (w *Worker) count(c *atomic.Int64) { c.Add(1) }
+
+// countOutcome counts a written attempt outcome.
+func (w *Worker) countOutcome(status job.Status, at time.Time) {
+	w.stats.processed.Add(1)
+	switch status {
+	case job.StatusDone:
+		w.stats.done.Add(1)
+	case job.StatusFailed:
+		w.stats.failed.Add(1)
+	case job.StatusDead:
+		w.stats.dead.Add(1)
+	}
+	n := at.UnixNano()
+	w.firstJob.CompareAndSwap(0, n)
+	w.lastJob.Store(n)
+	if w.metrics != nil {
+		w.metrics.JobsProcessed.WithLabelValues(string(status)).Inc()
+	}
+}
+
+func (w *Worker) summary(start time.Time, stopCtx context.Context) Summary {
+	s := Summary{
+		Group: w.cfg.Group, Topic: w.cfg.Topic, Worker: w.id,
+		Processed: w.stats.processed.Load(), Done: w.stats.done.Load(), Failed: w.stats.failed.Load(), Dead: w.stats.dead.Load(),
+		Invalid: w.stats.invalid.Load(), Skipped: w.stats.skipped.Load(), DuplicatesSkipped: w.stats.duplicates.Load(),
+		Reexecuted: w.stats.reexecuted.Load(), Interrupted: w.stats.interrupted.Load(), Abandoned: w.stats.abandoned.Load(),
+		Assignments:    int(w.assignments.Load()),
+		ElapsedSeconds: time.Since(start).Seconds(),
+	}
+	if first := w.firstJob.Load(); first != 0 {
+		s.ActiveSeconds = time.Duration(w.lastJob.Load() - first).Seconds()
 		if s.ActiveSeconds > 0 {
 			s.JobsPerSecond = float64(s.Processed) / s.ActiveSeconds
 		}
 	}
-	s.StopReason = "interrupted"
-	if errors.Is(context.Cause(stopCtx), ErrIdle) {
+	switch {
+	case w.abort.Err() != nil:
+		s.StopReason = "aborted"
+	case errors.Is(context.Cause(stopCtx), ErrIdle):
 		s.StopReason = "idle timeout"
+	default:
+		s.StopReason = "interrupted"
 	}
-	return s, nil
-}
-
-func (w *Worker) groupConfig() kafka.ConsumerGroupConfig {
-	return kafka.ConsumerGroupConfig{
-		ID:                     w.cfg.Group,
-		Brokers:                w.conn.Brokers,
-		Dialer:                 w.conn.Dialer(),
-		Topics:                 []string{w.cfg.Topic},
-		HeartbeatInterval:      w.cfg.HeartbeatInterval,
-		SessionTimeout:         w.cfg.SessionTimeout,
-		RebalanceTimeout:       w.cfg.RebalanceTimeout,
-		JoinGroupBackoff:       time.Second,
-		WatchPartitionChanges:  !w.cfg.noGroupWatch,
-		PartitionWatchInterval: w.cfg.PartitionCheckInterval,
-		StartOffset:            kafka.FirstOffset,
-		Logger:                 kafkaLogger{w.log, slog.LevelDebug},
-		ErrorLogger:            kafkaLogger{w.log, slog.LevelDebug},
-	}
-}
-
-// runGroup runs generations of cg until the worker stops or the topic
-// grew past what the group assigns; either way cg is closed on return.
-func (w *Worker) runGroup(stopCtx context.Context, cg *kafka.ConsumerGroup) {
-	for {
-		gen, err := cg.Next(stopCtx)
-		if err != nil {
-			if stopCtx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-				w.closeGroup(cg, nil)
-				return
-			}
-			// kafka-go retries joining by itself; errors such as
-			// GroupCoordinatorNotAvailable or RebalanceInProgress are
-			// part of joining a busy group, not reasons to exit.
-			level := slog.LevelWarn
-			if errors.Is(err, kafka.RebalanceInProgress) {
-				level = slog.LevelDebug
-			}
-			w.log.Log(stopCtx, level, "joining consumer group; retrying", "err", err)
-			continue
-		}
-		g := w.startGeneration(gen)
-		reason := g.wait(stopCtx)
-		g.drain()
-		if reason == endLost {
-			g.release()
-			continue
-		}
-		w.closeGroup(cg, g)
-		return
-	}
-}
-
-// closeGroup closes cg so it sends LeaveGroup and the others take over at
-// once instead of after the session timeout. g, if not nil, is the
-// generation just drained: it is released only once cg has noticed it is
-// closing, so kafka-go leaves instead of rejoining first.
-func (w *Worker) closeGroup(cg *kafka.ConsumerGroup, g *generation) {
-	closed := make(chan error, 1)
-	go func() { closed <- cg.Close() }()
-	if g != nil {
-		select {
-		case <-g.lost:
-		case <-time.After(5 * time.Second):
-		}
-		g.release()
-	}
-	select {
-	case err := <-closed:
-		if err != nil {
-			w.log.Warn("leaving consumer group", "err", err)
-		}
-	case <-time.After(w.cfg.RebalanceTimeout + 5*time.Second):
-		w.log.Warn("leaving consumer group: gave up waiting")
-	}
-}
-
-// watchIdle stops the worker after IdleTimeout in the group with no job
-// fetched or running. Time outside a generation (joining, rebalancing)
-// does not count: a worker waiting for partitions is not idle.
-func (w *Worker) watchIdle(stopCtx context.Context, runDone <-chan struct{}, stop context.CancelCauseFunc) {
-	tick := w.cfg.IdleTimeout / 10
-	tick = min(max(tick, 20*time.Millisecond), time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	var idle time.Duration
-	prev := time.Now()
-	seen := w.lastActivity.Load()
-	for {
-		select {
-		case <-runDone:
-			return
-		case <-stopCtx.Done():
-			return
-		case now := <-t.C:
-			dt := now.Sub(prev)
-			prev = now
-			if act := w.lastActivity.Load(); act != seen || w.inflight.Load() > 0 {
-				seen = act
-				idle = 0
-				continue
-			}
-			if w.inGeneration.Load() {
-				idle += dt
-			}
-			if idle >= w.cfg.IdleTimeout {
-				w.log.Info("no new jobs: stopping", "timeout", w.cfg.IdleTimeout)
-				stop(ErrIdle)
-				return
-			}
-		}
-	}
+	return s
 }
 
 // checkTopic fails early, with advice, when the topic is missing or the
 // brokers cannot be reached.
 func (w *Worker) checkTopic(ctx context.Context) error {
-	n, err := w.partitionCount(ctx)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	n, err := ledger.Partitions(ctx, w.client, w.cfg.Topic)
 	if err != nil {
 		return err
 	}
@@ -427,114 +545,6 @@ func (w *Worker) checkTopic(ctx context.Context) error {
 		return fmt.Errorf("topic %q has no partitions", w.cfg.Topic)
 	}
 	return nil
-}
-
-func (w *Worker) partitionCount(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	md, err := w.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{w.cfg.Topic}})
-	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %q from %v: %w", w.cfg.Topic, w.conn.Brokers, err)
-	}
-	for _, t := range md.Topics {
-		if t.Name != w.cfg.Topic {
-			continue
-		}
-		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-			return 0, fmt.Errorf("topic %q does not exist (create it with 'jobctl topic create')", w.cfg.Topic)
-		}
-		if t.Error != nil {
-			return 0, fmt.Errorf("reading metadata of topic %q: %w", w.cfg.Topic, t.Error)
-		}
-		return len(t.Partitions), nil
-	}
-	return 0, fmt.Errorf("topic %q does not exist (create it with 'jobctl topic create')", w.cfg.Topic)
-}
-
-// unassigned returns how many of the topic's partitions no member of the
-// group owns while the group is stable: more than zero means the group's
-// generation predates a partition increase that kafka-go's own watcher
-// missed.
-func (w *Worker) unassigned(ctx context.Context) (int, error) {
-	n, err := w.partitionCount(ctx)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := w.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{w.cfg.Group}})
-	if err != nil {
-		return 0, fmt.Errorf("describing group %q: %w", w.cfg.Group, err)
-	}
-	for _, g := range resp.Groups {
-		if g.GroupID != w.cfg.Group || g.Error != nil || g.GroupState != "Stable" {
-			continue
-		}
-		owned := map[int]bool{}
-		for _, m := range g.Members {
-			for _, t := range m.MemberAssignments.Topics {
-				if t.Topic == w.cfg.Topic {
-					for _, p := range t.Partitions {
-						owned[p] = true
-					}
-				}
-			}
-		}
-		if len(owned) == 0 {
-			return 0, nil // nothing to judge by
-		}
-		return max(n-len(owned), 0), nil
-	}
-	return 0, nil
-}
-
-// record counts a finished job for the summary and metrics.
-func (w *Worker) recordJob(status job.Status, at time.Time) {
-	w.mu.Lock()
-	w.sum.Processed++
-	if status == job.StatusDone {
-		w.sum.Done++
-	} else {
-		w.sum.Failed++
-	}
-	w.lastJob = at
-	w.mu.Unlock()
-	if w.metrics != nil {
-		w.metrics.JobsProcessed.WithLabelValues(string(status)).Inc()
-	}
-}
-
-func (w *Worker) countInvalid() {
-	w.mu.Lock()
-	w.sum.Invalid++
-	w.mu.Unlock()
-	if w.metrics != nil {
-		w.metrics.InvalidRecords.Inc()
-	}
-}
-
-func (w *Worker) countRerun() {
-	w.mu.Lock()
-	w.sum.Reexecuted++
-	w.mu.Unlock()
-	if w.metrics != nil {
-		w.metrics.JobsReexecuted.Inc()
-	}
-}
-
-func (w *Worker) countSkipped() {
-	w.mu.Lock()
-	w.sum.Skipped++
-	w.mu.Unlock()
-}
-
-func (w *Worker) noteFetchedJob(at time.Time) {
-	w.lastActivity.Store(at.UnixNano())
-	w.mu.Lock()
-	if w.firstJob.IsZero() {
-		w.firstJob = at
-	}
-	w.mu.Unlock()
 }
 
 // kafkaLogger sends kafka-go's printf logging to slog.

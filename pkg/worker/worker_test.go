@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -61,27 +60,27 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// seenJobs is a handler that records the jobs it ran.
-type seenJobs struct {
-	mu   sync.Mutex
-	seen map[string]int
+// ranJobs is a handler that records the jobs it ran.
+type ranJobs struct {
+	mu  sync.Mutex
+	ran map[string]int
 }
 
-func (s *seenJobs) Handle(_ context.Context, j job.Event) error {
+func (s *ranJobs) Handle(_ context.Context, j job.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen == nil {
-		s.seen = map[string]int{}
+	if s.ran == nil {
+		s.ran = map[string]int{}
 	}
-	s.seen[j.JobID.String()]++
+	s.ran[j.JobID.String()]++
 	return nil
 }
 
-func (s *seenJobs) has(ids ...string) bool {
+func (s *ranJobs) has(ids ...string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		if s.seen[id] == 0 {
+		if s.ran[id] == 0 {
 			return false
 		}
 	}
@@ -108,30 +107,73 @@ func newJob(t *testing.T, id string) job.Event {
 	return job.Event{JobID: jid, Status: job.StatusNew}
 }
 
-// TestPartitionGrowthFallback turns kafka-go's partition watcher off and
-// checks that the worker's own check still gets partitions added to the
-// topic consumed, by leaving and rejoining the group.
-func TestPartitionGrowthFallback(t *testing.T) {
+// terminalEvents reads topic partition 0..n-1 until want jobs have a
+// DEAD or DONE event and returns the last terminal event per job.
+func terminalEvents(t *testing.T, conn *kafkaconn.Conn, topic string, partitions, want int) map[string]job.Event {
+	t.Helper()
+	got := map[string]job.Event{}
+	deadline := time.Now().Add(60 * time.Second)
+	readers := make([]*kafka.Reader, partitions)
+	for p := range readers {
+		readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		defer readers[p].Close()
+	}
+	final := func() int {
+		n := 0
+		for _, e := range got {
+			if e.Status == job.StatusDone || e.Status == job.StatusDead {
+				n++
+			}
+		}
+		return n
+	}
+	for final() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d jobs finished: %v", final(), want, got)
+		}
+		for _, r := range readers {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			m, err := r.FetchMessage(ctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if e, err := ledger.Decode(m); err == nil && e.Status.Terminal() {
+				if cur, ok := got[e.JobID.String()]; !ok || e.Supersedes(cur) {
+					got[e.JobID.String()] = e
+				}
+			}
+		}
+	}
+	return got
+}
+
+func runWorker(t *testing.T, w *Worker, ctx context.Context) <-chan Summary {
+	t.Helper()
+	done := make(chan Summary, 1)
+	go func() {
+		s, err := w.Run(ctx)
+		if err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		done <- s
+	}()
+	return done
+}
+
+// TestPartitionGrowth: partitions added to the topic are consumed without
+// a restart.
+func TestPartitionGrowth(t *testing.T) {
 	conn := startBroker(t)
 	createTopic(t, conn, "grow", 1)
-	logs := &syncBuffer{}
-	h := &seenJobs{}
-	w, err := New(conn, Config{Topic: "grow", Group: "g", Concurrency: 2, PartitionCheckInterval: 300 * time.Millisecond, noGroupWatch: true},
-		h, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := &ranJobs{}
+	w, err := New(conn, Config{Topic: "grow", Group: "g", Concurrency: 2, PartitionCheckInterval: 300 * time.Millisecond}, h, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type runResult struct {
-		s   Summary
-		err error
-	}
-	done := make(chan runResult, 1)
-	go func() {
-		s, err := w.Run(ctx)
-		done <- runResult{s, err}
-	}()
+	done := runWorker(t, w, ctx)
 
 	lw := ledger.NewWriter(conn, "grow")
 	defer lw.Close()
@@ -163,21 +205,16 @@ func TestPartitionGrowthFallback(t *testing.T) {
 	appendTo(2, "third")
 	waitFor(t, 60*time.Second, "the jobs on the new partitions", func() bool { return h.has("second", "third") })
 	cancel()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.s.Generations < 2 || r.s.Processed != 3 {
-		t.Errorf("summary %+v: want 3 processed over at least 2 generations", r.s)
-	}
-	if !strings.Contains(logs.String(), "rejoining the group") {
-		t.Errorf("the fallback did not act (kafka-go's watcher was off):\n%s", logs.String())
+	s := <-done
+	if s.Assignments < 2 || s.Processed != 3 {
+		t.Errorf("summary %+v: want 3 processed over at least 2 assignments", s)
 	}
 }
 
-// TestHandlerPanicFailsTheJobNotTheWorker: a panicking or failing handler
-// records FAILED and the worker goes on with the next job.
-func TestHandlerPanicFailsTheJobNotTheWorker(t *testing.T) {
+// TestFailuresRetryThenDie: a panicking and a failing handler retry off
+// the partition and end DEAD with every attempt's error; the good job is
+// DONE; the worker goes on.
+func TestFailuresRetryThenDie(t *testing.T) {
 	conn := startBroker(t)
 	createTopic(t, conn, "panics", 1)
 	lw := ledger.NewWriter(conn, "panics")
@@ -195,7 +232,8 @@ func TestHandlerPanicFailsTheJobNotTheWorker(t *testing.T) {
 		}
 		return nil
 	})
-	w, err := New(conn, Config{Topic: "panics", Group: "g", Concurrency: 1, MaxAttempts: 2, IdleTimeout: time.Second}, h, Options{})
+	w, err := New(conn, Config{Topic: "panics", Group: "g", Concurrency: 1, IdleTimeout: 3 * time.Second,
+		Policy: Policy{MaxAttempts: 2, Backoff: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond}}, h, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,35 +241,67 @@ func TestHandlerPanicFailsTheJobNotTheWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Processed != 3 || s.Done != 1 || s.Failed != 2 || s.StopReason != "idle timeout" {
-		t.Fatalf("summary %+v: want 3 processed, 1 done, 2 failed, stopped by the idle timeout", s)
+	if s.Processed != 5 || s.Done != 1 || s.Failed != 2 || s.Dead != 2 || s.StopReason != "idle timeout" {
+		t.Fatalf("summary %+v: want 5 attempts: 1 done, 2 failed, 2 dead, stopped by the idle timeout", s)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, Topic: "panics", Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	got := map[string]job.Event{}
-	for len(got) < 3 {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		m, err := r.FetchMessage(rctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("reading events back (have %v): %v", got, err)
-		}
-		if e, err := ledger.Decode(m); err == nil && e.Status.Terminal() {
-			got[e.JobID.String()] = e
-		}
-	}
-	want := map[string]string{"boom": "FAILED handler panicked: kaboom", "oops": "FAILED plain failure", "fine": "DONE "}
+	got := terminalEvents(t, conn, "panics", 1, 3)
+	want := map[string]string{"boom": "DEAD 2 handler panicked: kaboom", "oops": "DEAD 2 plain failure", "fine": "DONE 1 "}
 	for id, w := range want {
 		e := got[id]
-		if s := fmt.Sprintf("%s %s", e.Status, e.Error); s != w || e.Attempt != 1+boolInt(e.Status == job.StatusFailed) {
-			t.Errorf("job %s: %q attempt %d, want %q attempt %d", id, s, e.Attempt, w, 1+boolInt(e.Status == job.StatusFailed))
+		if s := fmt.Sprintf("%s %d %s", e.Status, e.Attempt, e.Error); s != w || e.Group != "g" {
+			t.Errorf("job %s: %q group %q, want %q group g", id, s, e.Group, w)
 		}
 	}
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// TestHungJobHoldsOneSlot: a handler that ignores its context holds one
+// slot until its timeout; every other job on the same partition runs
+// meanwhile in the other slot; the hung job fails by its timeout.
+func TestHungJobHoldsOneSlot(t *testing.T) {
+	conn := startBroker(t)
+	createTopic(t, conn, "hang", 1)
+	lw := ledger.NewWriter(conn, "hang")
+	defer lw.Close()
+	ctx := context.Background()
+	jobs := []job.Event{newJob(t, "hang")}
+	for i := range 200 {
+		jobs = append(jobs, newJob(t, fmt.Sprintf("j%d", i)))
 	}
-	return 0
+	if err := lw.Append(ctx, jobs...); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	var mu sync.Mutex
+	var lastOther time.Time
+	h := handler.HandlerFunc(func(_ context.Context, j job.Event) error {
+		if j.JobID.String() == "hang" {
+			<-release // ignores its context
+			return nil
+		}
+		mu.Lock()
+		lastOther = time.Now()
+		mu.Unlock()
+		return nil
+	})
+	w, err := New(conn, Config{Topic: "hang", Group: "g", Concurrency: 2, IdleTimeout: 2 * time.Second,
+		Policy: Policy{Timeout: time.Second, MaxAttempts: 1}}, h, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := w.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := terminalEvents(t, conn, "hang", 1, 201)
+	e := got["hang"]
+	if e.Status != job.StatusDead || !strings.Contains(e.Error, "timed out after 1s") {
+		t.Errorf("hung job: %+v, want DEAD timed out", e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !lastOther.Before(e.UpdatedAt) || s.Done != 200 || s.Abandoned != 1 {
+		t.Errorf("last other job ran at %s, the hung one ended at %s; summary %+v: want all 200 others done before the hung one ended, 1 abandoned",
+			lastOther.Format(time.StampMilli), e.UpdatedAt.Format(time.StampMilli), s)
+	}
 }

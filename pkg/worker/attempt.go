@@ -1,0 +1,227 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jobctl/jobctl/pkg/deadletter"
+	"github.com/jobctl/jobctl/pkg/delay"
+	"github.com/jobctl/jobctl/pkg/job"
+)
+
+// abandonAfter is how long a handler may go on after its context ended
+// (timeout, shutdown) before its slot stops waiting for it. A handler
+// that ignores its context cannot be stopped in Go; it is left running,
+// counted, and its slot serves other jobs.
+const abandonAfter = 5 * time.Second
+
+// maxErrorBytes caps an attempt's error text in events and letters.
+const maxErrorBytes = 4 << 10
+
+// errTimeout is the cause of an attempt context ended by its time limit.
+type errTimeout struct{ limit time.Duration }
+
+func (e errTimeout) Error() string { return fmt.Sprintf("timed out after %s", e.limit) }
+
+// slot runs jobs from the pool, one at a time, until ctx ends.
+func (w *Worker) slot(ctx context.Context, n int) {
+	workerID := fmt.Sprintf("%s-%d", w.id, n)
+	for {
+		t := w.pool.take(ctx)
+		if t == nil {
+			return
+		}
+		w.runAttempt(t, workerID)
+	}
+}
+
+// runAttempt runs one attempt of t and hands its outcome to the
+// partition's recorder.
+func (w *Worker) runAttempt(t *task, workerID string) {
+	p := t.p
+	if !p.begin() {
+		w.pool.release(t)
+		return // the partition is being given up: the next owner runs it
+	}
+	defer p.end()
+	pol := w.policyFor(t.event.Type)
+	ev := t.event
+	ev.Attempt = t.event.NextAttempt()
+	ev.Group = w.cfg.Group
+	ev.Worker = workerID
+	ev.Errors = nil
+	ev.RetryAt = time.Time{}
+
+	ctx, cancel := p.handlerCtx, context.CancelFunc(func() {})
+	if pol.Timeout > 0 {
+		ctx, cancel = context.WithTimeoutCause(p.handlerCtx, pol.Timeout, errTimeout{pol.Timeout})
+	}
+	w.running.Add(1)
+	started := time.Now()
+	stopRunning := w.startRunningTimer(p, ev)
+	err := w.callHandler(ctx, ev)
+	stopRunning()
+	ended := time.Now()
+	timedOut := errors.As(context.Cause(ctx), new(errTimeout))
+	cancel()
+	w.running.Add(-1)
+	w.pool.release(t)
+
+	if err != nil && !timedOut && p.handlerCtx.Err() != nil {
+		// Cancelled by shutdown, abort or a lost partition: not the job's
+		// fault. Nothing is recorded; the offset stays uncommitted.
+		p.log.Warn("job stopped before it finished; it is left for the next owner", "job_id", ev.JobID, "attempt", ev.Attempt, "offset", t.offset)
+		w.count(&w.stats.interrupted)
+		return
+	}
+	if timedOut && err != nil {
+		err = fmt.Errorf("%w: %v", errTimeout{pol.Timeout}, err)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = errTimeout{pol.Timeout}
+		}
+	}
+	if w.metrics != nil {
+		status := "DONE"
+		if err != nil {
+			status = "FAILED"
+		}
+		w.metrics.HandlerDuration.WithLabelValues(status).Observe(ended.Sub(started).Seconds())
+	}
+	p.results <- w.outcomeOf(t, ev, pol, err, started, ended)
+}
+
+// callHandler runs the handler in its own goroutine, turning a panic into
+// the attempt's error, and stops waiting abandonAfter after ctx ended.
+func (w *Worker) callHandler(ctx context.Context, ev job.Event) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("handler panicked: %v", r)
+			}
+		}()
+		done <- w.handler.Handle(ctx, ev)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(abandonAfter)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		w.count(&w.stats.abandoned)
+		w.log.Warn("a job's handler did not return after its context ended; leaving it behind", "job_id", ev.JobID, "attempt", ev.Attempt)
+		cause := context.Cause(ctx)
+		if cause == nil {
+			cause = ctx.Err()
+		}
+		return fmt.Errorf("%w (the handler did not stop)", cause)
+	}
+}
+
+// outcomeOf turns an attempt's result into what must be written: DONE; a
+// retry (delay record, then FAILED with retry_at); or, after the last
+// attempt, a dead letter and DEAD.
+func (w *Worker) outcomeOf(t *task, ev job.Event, pol Policy, err error, started, ended time.Time) *outcome {
+	o := &outcome{task: t, offset: t.offset, started: started, ended: ended}
+	ev.UpdatedAt = ended.UTC()
+	ev.Payload = nil // the NEW holds it; follow-up events stay small
+	if err == nil {
+		ev.Status = job.StatusDone
+		ev.Error = ""
+		o.event = ev
+		return o
+	}
+	msg := truncate(err.Error(), maxErrorBytes)
+	ev.Error = msg
+	errs := append(append([]job.AttemptError(nil), t.event.Errors...), job.AttemptError{Attempt: ev.Attempt, Error: msg, At: ev.UpdatedAt})
+	if ev.Attempt < pol.MaxAttempts {
+		due := ended.Add(pol.BackoffAfter(ev.Attempt)).UTC()
+		ev.Status = job.StatusFailed
+		ev.RetryAt = due
+		o.event = ev
+		next := t.event // the NEW, payload and all
+		next.Attempt = ev.Attempt
+		next.Group = w.cfg.Group
+		next.Errors = keepLastErrors(errs)
+		next.UpdatedAt = ev.UpdatedAt
+		next.Worker, next.Error, next.RetryAt = "", "", time.Time{}
+		o.retry = &delay.Item{DueAt: due, Partition: t.p.id, Event: next}
+		return o
+	}
+	ev.Status = job.StatusDead
+	o.event = ev
+	o.letter = w.deadLetter(t, ev, errs, fmt.Sprintf("failed %d of %d attempts", ev.Attempt, pol.MaxAttempts))
+	return o
+}
+
+// deadLetter is the dead-letter record of a job whose run ends dead.
+func (w *Worker) deadLetter(t *task, ev job.Event, errs []job.AttemptError, reason string) *deadletter.Letter {
+	return &deadletter.Letter{
+		Kind:     deadletter.KindJob,
+		JobID:    ev.JobID,
+		Group:    w.cfg.Group,
+		Run:      ev.Run,
+		Type:     ev.Type,
+		Payload:  t.event.Payload,
+		Attempts: ev.Attempt,
+		Errors:   errs,
+		Reason:   reason,
+		Origin:   deadletter.Origin{Topic: w.cfg.Topic, Partition: t.p.id, Offset: t.offset},
+		DeadAt:   ev.UpdatedAt,
+	}
+}
+
+// keepLastErrors bounds the errors a retry carries along: the first and
+// the most recent ones, so a job with many attempts still fits a record.
+func keepLastErrors(errs []job.AttemptError) []job.AttemptError {
+	const keep = 10
+	if len(errs) <= keep {
+		return errs
+	}
+	return append(errs[:1:1], errs[len(errs)-keep+1:]...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// startRunningTimer writes a RUNNING event if the attempt still runs
+// after RunningAfter. The returned func stops the timer and, if the event
+// is being written, waits for it, so RUNNING always precedes the outcome
+// in the partition.
+func (w *Worker) startRunningTimer(p *partition, ev job.Event) func() {
+	if w.cfg.RunningAfter < 0 {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	timer := time.AfterFunc(w.cfg.RunningAfter, func() {
+		defer wg.Done()
+		run := ev
+		run.Status = job.StatusRunning
+		run.Payload = nil
+		run.UpdatedAt = time.Now().UTC()
+		ctx, cancel := context.WithTimeout(w.writeCtx, 10*time.Second)
+		defer cancel()
+		if err := w.writer.AppendTo(ctx, p.id, run); err != nil {
+			p.log.Warn("writing a RUNNING event", "job_id", ev.JobID, "err", err)
+		}
+	})
+	return func() {
+		if timer.Stop() {
+			wg.Done()
+		}
+		wg.Wait()
+	}
+}

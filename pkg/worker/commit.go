@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/jobctl/jobctl/pkg/group"
+)
+
+// commitLoop commits the completed offsets of every owned partition each
+// CommitInterval until ctx ends; giving a partition up commits it once
+// more (Revoked).
+func (w *Worker) commitLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.commit(ctx, w.ownedPartitions(), false)
+		}
+	}
+}
+
+// commit sends the contiguous low-water mark of each partition in ps that
+// moved since its last commit. final marks a hand-over: the metadata then
+// says whether jobs finished above the mark (so the next owner looks
+// ahead for them) or not. Failures are logged; the next commit carries
+// the same offsets (the tracker never moves backwards).
+func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
+	offsets := map[int]group.Offset{}
+	for _, p := range ps {
+		if p.lost.Load() {
+			continue
+		}
+		c := p.tracker.Committable()
+		off, moved := c[p.id]
+		meta := metaOpen
+		if final && !p.tracker.DoneAbove(p.id) {
+			meta = metaClean
+		}
+		if !moved {
+			if !final {
+				continue
+			}
+			off = p.tracker.LowWater(p.id)
+			if off < 0 {
+				continue
+			}
+		}
+		offsets[p.id] = group.Offset{Offset: off, Metadata: meta}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.member.Commit(cctx, offsets); err != nil {
+		w.log.Warn("committing offsets; will try again", "partitions", len(offsets), "err", err)
+		return
+	}
+	plain := make(map[int]int64, len(offsets))
+	for id, o := range offsets {
+		plain[id] = o.Offset
+	}
+	for _, p := range ps {
+		p.tracker.MarkCommitted(plain)
+	}
+	w.log.Debug("committed offsets", "offsets", plain)
+}
