@@ -1,0 +1,96 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jobctl/jobctl/pkg/admin"
+	"github.com/jobctl/jobctl/pkg/kafkaconn"
+	"github.com/segmentio/kafka-go"
+)
+
+// The auxiliary topics of a job topic. They live here, not in pkg/delay
+// and pkg/deadletter, because those packages write job events through
+// ledger: `jobctl consume` creates both topics with one call and no import
+// cycle.
+const (
+	// DelayPartitions is the delay topic's partition count: one partition
+	// per delay tier. pkg/delay fails to compile if its tier list has
+	// another length.
+	DelayPartitions = 7
+	// DLQPartitions is the partition count a new dead-letter topic gets.
+	// Dead letters are rare and read whole (list, replay): one partition
+	// keeps them in the order they died.
+	DLQPartitions = 1
+)
+
+// DelayTopic is the topic where jobs of jobTopic wait for a later attempt.
+func DelayTopic(jobTopic string) string { return jobTopic + ".delay" }
+
+// DLQTopic is jobTopic's dead-letter topic.
+func DLQTopic(jobTopic string) string { return jobTopic + ".dlq" }
+
+// EnsureAuxTopics creates jobTopic's delay and dead-letter topics when they
+// are missing, with jobTopic's replication factor, and waits until every
+// partition of both has a leader. A topic created meanwhile by another
+// process is fine. An existing delay topic with fewer partitions than there
+// are tiers is an error: records for the missing tiers could not be written.
+func EnsureAuxTopics(ctx context.Context, conn *kafkaconn.Conn, jobTopic string) error {
+	client := conn.Client()
+	defer func() {
+		if t, ok := client.Transport.(*kafka.Transport); ok {
+			t.CloseIdleConnections()
+		}
+	}()
+	rf, err := replicationFactor(ctx, client, jobTopic)
+	if err != nil {
+		return err
+	}
+	a := admin.New(client)
+	for _, t := range []struct {
+		name       string
+		partitions int
+	}{
+		{DelayTopic(jobTopic), DelayPartitions},
+		{DLQTopic(jobTopic), DLQPartitions},
+	} {
+		res, err := a.CreateTopic(ctx, t.name, t.partitions, rf, nil, true)
+		if err != nil {
+			return err
+		}
+		if t.name == DelayTopic(jobTopic) && res.Partitions < t.partitions {
+			return fmt.Errorf("topic %q has %d partitions, want %d (one per delay tier): grow it with 'jobctl topic alter --topic %s --partitions %d'",
+				t.name, res.Partitions, t.partitions, t.name, t.partitions)
+		}
+	}
+	return nil
+}
+
+// replicationFactor is the largest replica count among topic's partitions.
+func replicationFactor(ctx context.Context, client *kafka.Client, topic string) (int, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("reading metadata of topic %q from %s: %w", topic, client.Addr, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			break
+		}
+		if t.Error != nil {
+			return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, t.Error)
+		}
+		rf := 0
+		for _, p := range t.Partitions {
+			rf = max(rf, len(p.Replicas))
+		}
+		if rf < 1 {
+			return 0, fmt.Errorf("topic %q: metadata shows no replicas", topic)
+		}
+		return rf, nil
+	}
+	return 0, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", topic, ErrTopicNotFound, topic)
+}
