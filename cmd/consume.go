@@ -44,9 +44,10 @@ Same --group = the work is shared; different groups each process every
 job. A job id the group already ran is not run again when it shows up a
 second time (a retried POST, a duplicate line) within --dedup-window
 records of its partition. Offsets are committed every --commit-interval,
-per partition up to the first unfinished job; after a crash the next
-owner skips the jobs that had already finished, so only jobs that were
-running run again. --instance-id makes the membership static: a restart
+per partition up to the first unfinished job (at-least-once: a job's
+outcome is written before its offset is committed); after a crash the
+next owner skips the jobs that had already finished, so only jobs that
+were running run again. --instance-id makes the membership static: a restart
 within --session-timeout gets the same partitions back and the other
 members never pause. Rebalances are cooperative: members keep working on
 the partitions they keep.

@@ -44,7 +44,13 @@ func TestConsumeBadFlagValuesExit2(t *testing.T) {
 		{[]string{"--sleep-jitter", "-5ms"}, "handler.sleep.jitter"},
 		{[]string{"--fail-rate", "1.5"}, "handler.sleep.fail_rate"},
 		{[]string{"--handler", "exec"}, "handler.exec.command"},
-		{[]string{"--handler", "exec", "--exec-command", "true", "--exec-timeout", "-1s"}, "handler.exec.timeout"},
+		{[]string{"--job-timeout", "-1s"}, "consume.job_timeout"},
+		{[]string{"--retry-backoff", "0s"}, "consume.retry_backoff"},
+		{[]string{"--retry-backoff", "2m", "--retry-backoff-max", "1m"}, "consume.retry_backoff_max"},
+		{[]string{"--type-policy", "email:timeout=nope"}, "consume.type_policies"},
+		{[]string{"--type-policy", "email"}, "consume.type_policies"},
+		{[]string{"--dedup-window", "-1"}, "consume.dedup_window"},
+		{[]string{"--session-timeout", "1s"}, "consume.session_timeout"},
 		{[]string{"--timeout", "-1s"}, "timeout"},
 		{[]string{"--group", " "}, "group.id"},
 		{[]string{"--concurrency", "many"}, "concurrency"},
@@ -101,7 +107,9 @@ func TestConsumeFlagsReachConfig(t *testing.T) {
 	cfg := loadConsumeConfig(t, "-g", "G", "-c", "7", "--grace", "3s", "--processed-log", "p.log",
 		"--commit-interval", "250ms", "--max-attempts", "3", "--metrics-addr", "127.0.0.1:0",
 		"--handler", "sleep", "--sleep", "5ms", "--sleep-jitter", "2ms", "--fail-rate", "0.25",
-		"--exec-timeout", "9s", "--timeout", "0")
+		"--job-timeout", "9s", "--retry-backoff", "2s", "--retry-backoff-max", "1m",
+		"--type-policy", "email:timeout=30s,max_attempts=10", "--type-policy", "sms:retry_backoff=5s",
+		"--dedup-window", "500", "--instance-id", "w-1", "--session-timeout", "20s", "--timeout", "0")
 	checks := []struct {
 		name      string
 		got, want any
@@ -117,7 +125,13 @@ func TestConsumeFlagsReachConfig(t *testing.T) {
 		{"handler.sleep.duration", cfg.Handler.Sleep.Duration, 5 * time.Millisecond},
 		{"handler.sleep.jitter", cfg.Handler.Sleep.Jitter, 2 * time.Millisecond},
 		{"handler.sleep.fail_rate", cfg.Handler.Sleep.FailRate, 0.25},
-		{"handler.exec.timeout", cfg.Handler.Exec.Timeout, 9 * time.Second},
+		{"consume.job_timeout", cfg.Consume.JobTimeout, 9 * time.Second},
+		{"consume.retry_backoff", cfg.Consume.RetryBackoff, 2 * time.Second},
+		{"consume.retry_backoff_max", cfg.Consume.RetryBackoffMax, time.Minute},
+		{"consume.type_policies", strings.Join(cfg.Consume.TypePolicies, " "), "email:timeout=30s,max_attempts=10 sms:retry_backoff=5s"},
+		{"consume.dedup_window", cfg.Consume.DedupWindow, 500},
+		{"consume.instance_id", cfg.Consume.InstanceID, "w-1"},
+		{"consume.session_timeout", cfg.Consume.SessionTimeout, 20 * time.Second},
 		{"timeout", cfg.Timeout, time.Duration(0)},
 	}
 	for _, c := range checks {
@@ -155,7 +169,7 @@ func TestConsumeHelpTeaches(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("consume --help: exit %d", code)
 	}
-	for _, want := range []string{"--group", "--concurrency", "--grace", "--exec-command", "JOBCTL_CONSUME_CONCURRENCY", "Examples:", "at-least-once"} {
+	for _, want := range []string{"--group", "--concurrency", "--grace", "--exec-command", "JOBCTL_CONSUME_CONCURRENCY", "Examples:", "at-least-once", "--type-policy", "dlq", "--instance-id"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("consume --help lacks %q", want)
 		}
