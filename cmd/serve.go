@@ -38,7 +38,12 @@ Endpoints (full reference: GET /openapi.json):
 Security: serve listens on 127.0.0.1:8080 unless told otherwise. Set
 api.token (env JOBCTL_API_TOKEN) to require 'Authorization: Bearer <token>'
 for POST, and api.token_reads to require it for reads too. Browsers from
-other origins are refused unless listed in api.cors_origins.
+other origins are refused unless listed in api.cors_origins. On a
+loopback address only the Host names localhost, 127.0.0.1, [::1] and
+api.addr are answered (DNS rebinding guard; add names with
+api.allowed_hosts). Bodies in flight, event streams and requests per
+client are capped (api.max_inflight_bytes, api.max_sse_clients,
+api.max_client_requests).
 
 Ctrl-C (SIGINT) or SIGTERM stops serve gracefully: event streams close,
 requests in flight finish.`
@@ -99,6 +104,12 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		ReadTimeout:  cfg.API.ReadTimeout,
 		WriteTimeout: cfg.API.WriteTimeout,
 		IdleTimeout:  cfg.API.IdleTimeout,
+
+		ListenAddr:        ln.Addr().String(),
+		AllowedHosts:      cfg.API.AllowedHosts,
+		MaxInflightBytes:  noLimitIfZero(int64(cfg.API.MaxInflightBytes)),
+		MaxSSEClients:     int(noLimitIfZero(int64(cfg.API.MaxSSEClients))),
+		MaxClientRequests: int(noLimitIfZero(int64(cfg.API.MaxClientRequests))),
 	})
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -133,6 +144,15 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		return fmt.Errorf("serving the API: %w", runErr)
 	}
 	return nil
+}
+
+// noLimitIfZero maps a config limit (0 = none) to api.Options' (0 =
+// default, negative = none).
+func noLimitIfZero(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func isLoopback(host string) bool {

@@ -13,7 +13,7 @@
 #   JOBCTL_TEST_CLUSTER=1      run the three-node broker-loss test (set when this script
 #                              starts Kafka itself; needs Java 17 + Maven)
 #   JOBCTL_TEST_ARTIFACTS=dir  where screenshots and logs are kept (default test/out)
-#   FUZZTIME=15s               how long the fuzzers run
+#   FUZZTIME=10s               how long each fuzzer runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -81,8 +81,9 @@ fi
 log "unit tests (go test -race)"
 go test -race -count=1 $(go list ./... | grep -v /test/)
 
-log "fuzzing the job decoder for ${FUZZTIME:-15s}"
-go test -run '^$' -fuzz FuzzDecode -fuzztime "${FUZZTIME:-15s}" ./pkg/job
+log "fuzzing the job decoder and POST /jobs for ${FUZZTIME:-10s} each"
+go test -run '^$' -fuzz FuzzDecode -fuzztime "${FUZZTIME:-10s}" ./pkg/job
+go test -run '^$' -fuzz FuzzPostJobs -fuzztime "${FUZZTIME:-10s}" ./pkg/api
 
 log "integration suite against: embedded${JOBCTL_TEST_BROKERS:+ and Apache Kafka at $JOBCTL_TEST_BROKERS}"
 set +e

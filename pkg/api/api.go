@@ -80,6 +80,18 @@ type Options struct {
 	// CORSOrigins lists the origins allowed to call the API from a
 	// browser ("*" for any); empty means no CORS headers at all.
 	CORSOrigins []string
+	// ListenAddr is the host:port the server listens on and AllowedHosts
+	// the api.allowed_hosts list: together they say which Host headers
+	// are answered (see newHostPolicy); others get 421.
+	ListenAddr   string
+	AllowedHosts []string
+	// MaxInflightBytes bounds the body bytes of all requests in flight
+	// (default 64 MiB), MaxSSEClients the open event streams (default
+	// 1000) and MaxClientRequests the requests in flight per client
+	// address, event streams aside (default 32). Negative: no limit.
+	MaxInflightBytes  int64
+	MaxSSEClients     int
+	MaxClientRequests int
 
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration // not applied to /jobs/events
@@ -117,6 +129,15 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
+	if opts.MaxInflightBytes == 0 {
+		opts.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if opts.MaxSSEClients == 0 {
+		opts.MaxSSEClients = DefaultMaxSSEClients
+	}
+	if opts.MaxClientRequests == 0 {
+		opts.MaxClientRequests = DefaultMaxClientRequests
+	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
@@ -144,7 +165,7 @@ func New(opts Options) *Server {
 	}
 	s.duration = s.registerDuration()
 	s.routes = s.routeTable()
-	s.handler = s.buildHandler()
+	s.handler = securityHeaders(s.guard(s.buildHandler()))
 	return s
 }
 

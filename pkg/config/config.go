@@ -101,6 +101,7 @@ type SleepHandlerConfig struct {
 // ExecHandlerConfig tunes the handler that runs a command per job.
 type ExecHandlerConfig struct {
 	Command []string `mapstructure:"command"`
+	Env     []string `mapstructure:"env"`
 }
 
 // APIConfig tunes `jobctl serve`.
@@ -113,6 +114,11 @@ type APIConfig struct {
 	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
+
+	AllowedHosts      []string `mapstructure:"allowed_hosts"`
+	MaxInflightBytes  int      `mapstructure:"max_inflight_bytes"`
+	MaxSSEClients     int      `mapstructure:"max_sse_clients"`
+	MaxClientRequests int      `mapstructure:"max_client_requests"`
 }
 
 // KeyError says which key has a bad value and where the value came from.
@@ -193,6 +199,9 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 		{"api.read_timeout", c.API.ReadTimeout <= 0, "must be positive"},
 		{"api.write_timeout", c.API.WriteTimeout < 0, "must not be negative"},
 		{"api.idle_timeout", c.API.IdleTimeout <= 0, "must be positive"},
+		{"api.max_inflight_bytes", c.API.MaxInflightBytes < 0, "must not be negative (0 means no limit)"},
+		{"api.max_sse_clients", c.API.MaxSSEClients < 0, "must not be negative (0 means no limit)"},
+		{"api.max_client_requests", c.API.MaxClientRequests < 0, "must not be negative (0 means no limit)"},
 	}
 	for _, ck := range checks {
 		if ck.bad {
@@ -213,8 +222,27 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 	if _, err := ParseTypePolicies(c.Consume.TypePolicies); err != nil {
 		return fail("consume.type_policies", "%v", err)
 	}
+	for _, e := range c.Handler.Exec.Env {
+		if err := checkEnvEntry(e); err != nil {
+			return fail("handler.exec.env", "%v", err)
+		}
+	}
 	if c.API.TokenReads && c.API.Token == "" {
 		return fail("api.token_reads", "needs api.token to be set")
+	}
+	return nil
+}
+
+// checkEnvEntry checks a handler.exec.env entry: NAME or NAME=VALUE.
+func checkEnvEntry(entry string) error {
+	name, _, _ := strings.Cut(entry, "=")
+	if name == "" {
+		return fmt.Errorf("%q: want NAME or NAME=VALUE", entry)
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return fmt.Errorf("%q: %q is not a variable name (letters, digits and _, not starting with a digit)", entry, name)
+		}
 	}
 	return nil
 }

@@ -93,6 +93,7 @@ var Keys = []Key{
 	{Name: "handler.sleep.jitter", Kind: KindDuration, Default: time.Duration(0), Usage: "sleep handler: random extra time per job, up to this"},
 	{Name: "handler.sleep.fail_rate", Kind: KindFloat, Default: 0.0, Usage: "sleep handler: fraction of jobs that fail (0-1)"},
 	{Name: "handler.exec.command", Kind: KindStrings, Default: []string{}, Usage: "exec handler: command and arguments run per job"},
+	{Name: "handler.exec.env", Kind: KindStrings, Default: []string{}, Usage: "exec handler: extra environment of job programs, NAME (passed through) or NAME=VALUE; JOBCTL_* only when named here"},
 
 	{Name: "api.addr", Kind: KindString, Default: "127.0.0.1:8080", Usage: "address the HTTP API listens on"},
 	{Name: "api.token", Kind: KindString, Default: "", Usage: "bearer token required for writes (empty = no auth)", Secret: true},
@@ -102,6 +103,10 @@ var Keys = []Key{
 	{Name: "api.read_timeout", Kind: KindDuration, Default: 10 * time.Second, Usage: "HTTP read timeout"},
 	{Name: "api.write_timeout", Kind: KindDuration, Default: 30 * time.Second, Usage: "HTTP write timeout (not applied to live event streams)"},
 	{Name: "api.idle_timeout", Kind: KindDuration, Default: 2 * time.Minute, Usage: "HTTP keep-alive idle timeout"},
+	{Name: "api.allowed_hosts", Kind: KindStrings, Default: []string{}, Usage: "Host headers answered besides localhost, 127.0.0.1, [::1] and api.addr: NAME, NAME:PORT or * (empty = every host when api.addr is not loopback)"},
+	{Name: "api.max_inflight_bytes", Kind: KindInt, Default: 64 << 20, Usage: "request body bytes all requests in flight may hold; more get 503 (0 = no limit)"},
+	{Name: "api.max_sse_clients", Kind: KindInt, Default: 1000, Usage: "live event streams open at once; more get 503 (0 = no limit)"},
+	{Name: "api.max_client_requests", Kind: KindInt, Default: 32, Usage: "requests in flight per client address, event streams aside; more get 429 (0 = no limit)"},
 }
 
 // LookupKey returns the key called name.
