@@ -85,7 +85,7 @@ func BenchmarkConsume(b *testing.B) {
 				}
 				w.Close()
 				wk, err := worker.New(wkConn(tgt), worker.Config{
-					Topic: topic, Group: "bench-" + benchID(), Concurrency: 8, MaxAttempts: 1,
+					Topic: topic, Group: "bench-" + benchID(), Concurrency: 8, Policy: worker.Policy{MaxAttempts: 1},
 					CommitInterval: time.Second, Grace: 10 * time.Second, IdleTimeout: time.Second,
 				}, noop, worker.Options{})
 				if err != nil {
