@@ -25,9 +25,13 @@ const stderrTailBytes = 2048
 const pipeGrace = 2 * time.Second
 
 // Exec runs a program per job. The job's JSON payload is its standard
-// input; JOB_ID, JOB_TYPE and JOB_ATTEMPT are in its environment. Exit
-// status 0 is DONE; anything else is FAILED with the tail of its stderr as
-// the error.
+// input. Exit status 0 is DONE; anything else is FAILED with the tail of
+// its stderr as the error.
+//
+// The program does not inherit jobctl's environment, which holds secrets
+// (JOBCTL_SASL_PASSWORD, JOBCTL_API_TOKEN, cloud credentials...): it gets
+// only the variables in BaseEnv that are set, the entries of Env, and
+// JOB_ID, JOB_TYPE, JOB_ATTEMPT, JOB_RUN and JOB_GROUP.
 //
 // Each run gets its own process group, and on timeout or shutdown the
 // whole group is killed: a shell script's children die with it instead of
@@ -37,8 +41,60 @@ type Exec struct {
 	// shell command line, run with /bin/sh -c, so a flag value like
 	// "./process.sh --verbose" works as typed.
 	Command []string
-	// Timeout limits one run; 0 means no limit.
+	// Timeout limits one run; 0 means no limit. (The worker also ends the
+	// context at consume.job_timeout.)
 	Timeout time.Duration
+	// Env is the handler.exec.env list: NAME passes the variable through
+	// from jobctl's environment (when set), NAME=VALUE sets it. It is the
+	// only way a JOBCTL_* variable reaches a job program.
+	Env []string
+	// Group is the consumer group running the jobs, for JOB_GROUP when the
+	// event does not name one (optional).
+	Group string
+}
+
+// BaseEnv are the variables passed through to job programs from jobctl's
+// environment when set, LC_* included: what programs need to find tools,
+// files and the user's locale, and nothing that is usually a secret.
+var BaseEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_*", "TZ", "TMPDIR", "TERM"}
+
+// environ builds a job program's environment from parent (os.Environ()).
+func (e Exec) environ(parent []string, j job.Event) []string {
+	lookup := make(map[string]string, len(parent))
+	var env []string
+	for _, kv := range parent {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		lookup[name] = kv
+		for _, allowed := range BaseEnv {
+			if name == allowed || strings.HasSuffix(allowed, "*") && strings.HasPrefix(name, strings.TrimSuffix(allowed, "*")) {
+				env = append(env, kv)
+				break
+			}
+		}
+	}
+	for _, entry := range e.Env {
+		if strings.Contains(entry, "=") {
+			env = append(env, entry)
+		} else if kv, ok := lookup[entry]; ok {
+			env = append(env, kv)
+		}
+	}
+	group := j.Group
+	if group == "" {
+		group = e.Group
+	}
+	// Last, so they win over a same-named entry above (exec keeps the
+	// last of duplicates).
+	return append(env,
+		"JOB_ID="+j.JobID.String(),
+		"JOB_TYPE="+j.Type,
+		"JOB_ATTEMPT="+strconv.Itoa(j.Attempt),
+		"JOB_RUN="+strconv.Itoa(j.Run),
+		"JOB_GROUP="+group,
+	)
 }
 
 var _ Handler = Exec{}
@@ -63,11 +119,7 @@ func (e Exec) Handle(ctx context.Context, j job.Event) error {
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = pipeGrace
 	cmd.Stdin = bytes.NewReader(j.Payload)
-	cmd.Env = append(os.Environ(),
-		"JOB_ID="+j.JobID.String(),
-		"JOB_TYPE="+j.Type,
-		"JOB_ATTEMPT="+strconv.Itoa(j.Attempt),
-	)
+	cmd.Env = e.environ(os.Environ(), j)
 	stderr := &tailBuffer{max: stderrTailBytes}
 	cmd.Stderr = stderr // stdout stays nil: /dev/null, no pipe to drain
 
