@@ -293,6 +293,7 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 		Topic:                  w.cfg.Topic,
 		InstanceID:             w.cfg.InstanceID,
 		SessionTimeout:         w.cfg.SessionTimeout,
+		RebalanceTimeout:       w.rebalanceTimeout(),
 		PartitionCheckInterval: w.cfg.PartitionCheckInterval,
 		Logger:                 w.log,
 	}, w)
@@ -340,6 +341,24 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 		return w.summary(start, stopCtx), runErr
 	}
 	return w.summary(start, stopCtx), nil
+}
+
+// rebalanceTimeout is how long the coordinator may wait for this member
+// to rejoin; a member giving partitions up waits for their running jobs
+// first, so it must cover the longest attempt.
+func (w *Worker) rebalanceTimeout() time.Duration {
+	const floor, ceiling = time.Minute, 30 * time.Minute
+	longest := w.defaultPolicy.Timeout
+	for _, p := range w.policies {
+		if p.Timeout == 0 {
+			return ceiling
+		}
+		longest = max(longest, p.Timeout)
+	}
+	if longest == 0 {
+		return ceiling
+	}
+	return min(max(longest+abandonAfter+10*time.Second, floor), ceiling)
 }
 
 // watchStop announces a shutdown, cancels running handlers once the grace
@@ -409,6 +428,15 @@ func (w *Worker) Revoked(ctx context.Context, ids []int) {
 		running += p.runningJobs()
 	}
 	w.log.Info("giving partitions up: waiting for their running jobs", "partitions", ids, "running", running)
+	// Should the session end meanwhile, another member may get these
+	// partitions: stop their jobs at once then.
+	stopWatching := context.AfterFunc(ctx, func() {
+		for _, p := range ps {
+			p.lost.Store(true)
+			p.cancelHandler()
+		}
+	})
+	defer stopWatching()
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Go(p.giveUp)
