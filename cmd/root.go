@@ -196,6 +196,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newServeCmd(app),
 		newJobsCmd(app),
 		newDevCmd(app),
+		newBenchCmd(app),
 	)
 	// Completion scripts must work even where the configuration is broken.
 	root.InitDefaultCompletionCmd()
