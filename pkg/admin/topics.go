@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
@@ -76,7 +77,15 @@ func (a *Admin) CreateTopic(ctx context.Context, name string, partitions, replic
 			return res, err
 		}
 		// It exists: report what is there rather than what was asked for.
+		// Created a moment ago by someone else, it may not be in every
+		// broker's metadata yet.
 		sum, err := a.topicSummary(ctx, name)
+		for wait := 0; err != nil && errors.Is(err, kafka.UnknownTopicOrPartition) && wait < 50; wait++ {
+			if sleep(ctx, 200*time.Millisecond) != nil {
+				break
+			}
+			sum, err = a.topicSummary(ctx, name)
+		}
 		if err != nil {
 			return res, fmt.Errorf("topic %q exists, but reading it: %w", name, err)
 		}
