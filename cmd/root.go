@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/jobctl/jobctl/pkg/config"
@@ -25,6 +26,9 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitInterrupted is for Ctrl-C (SIGINT); a command ended by another
+	// signal exits 128 + its number, as shells report it.
+	ExitInterrupted = 130
 )
 
 // IOStreams are where a command reads and writes; tests swap in buffers.
@@ -98,6 +102,31 @@ type interruptedError struct{ sig os.Signal }
 
 func (e *interruptedError) Error() string { return "interrupted by " + e.sig.String() }
 
+// interruptedExit decides the exit code of a command that failed after a
+// signal ended its context: 128 + the signal's number (130 for Ctrl-C),
+// as shells do. The cancellation itself is not an error worth a message
+// ("context canceled"): a command that already said why it stopped adds
+// nothing, others print one "interrupted" line.
+func interruptedExit(ctx context.Context, err error, errOut io.Writer) (int, bool) {
+	var ie *interruptedError
+	if !errors.As(context.Cause(ctx), &ie) {
+		return 0, false
+	}
+	var silent *silentError
+	switch {
+	case errors.As(err, &silent):
+	case errors.Is(err, context.Canceled) || strings.Contains(err.Error(), context.Canceled.Error()):
+		fmt.Fprintln(errOut, "interrupted")
+	default:
+		fmt.Fprintf(errOut, "Error: %v\n", err)
+	}
+	code := ExitInterrupted
+	if sig, ok := ie.sig.(syscall.Signal); ok {
+		code = 128 + int(sig)
+	}
+	return code, true
+}
+
 type abortKey struct{}
 
 func withAbort(ctx, abort context.Context) context.Context {
@@ -126,6 +155,9 @@ func Execute(ctx context.Context, args []string, streams IOStreams) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if code, ok := interruptedExit(ctx, err, streams.ErrOut); ok {
+		return code
 	}
 	var silent *silentError
 	if errors.As(err, &silent) {
@@ -159,7 +191,7 @@ $XDG_CONFIG_HOME/jobctl/config.yaml). Precedence: flag > env > file >
 default. See the effective values with 'jobctl config show'.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad flag, argument or
-configuration value).`
+configuration value), 130 interrupted (Ctrl-C; 143 for SIGTERM).`
 
 // NewRootCmd builds the jobctl command tree.
 func NewRootCmd(app *App) *cobra.Command {

@@ -136,7 +136,11 @@ func Run(ctx context.Context, w Enqueuer, src Source, opts Options) (Summary, er
 	stopProgress()
 
 	s := r.summary()
-	if readErr != nil {
+	switch {
+	case readErr != nil && ctx.Err() != nil && errors.Is(readErr, ctx.Err()):
+		// Not "context canceled": the user stopped it.
+		s.Stopped = "interrupted"
+	case readErr != nil:
 		s.Stopped = readErr.Error()
 	}
 	var lineErr *LineError

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/job"
@@ -64,9 +65,22 @@ func (m *MockSource) Next(context.Context) (job.Event, error) {
 
 // LineSource reads jobs as JSON lines (the seed's payload works: one
 // {"job_id": 1234, "status": "NEW"} per line). Blank lines are skipped.
+//
+// Lines are read by a goroutine of their own, so Next returns when its
+// context ends even while a read is blocked (a terminal or a pipe with
+// nothing to say): an interrupted `produce -f -` stops at once. The
+// blocked read is abandoned with the source.
 type LineSource struct {
-	r    *bufio.Reader
-	line int
+	r     *bufio.Reader
+	line  int
+	once  sync.Once
+	lines chan readResult
+}
+
+type readResult struct {
+	text    []byte
+	tooLong bool
+	err     error
 }
 
 // maxLineBytes bounds one input line; a longer line is a LineError and
@@ -75,14 +89,34 @@ const maxLineBytes = 1 << 20
 
 // NewLineSource reads JSON lines from r.
 func NewLineSource(r io.Reader) *LineSource {
-	return &LineSource{r: bufio.NewReaderSize(r, 64*1024)}
+	return &LineSource{r: bufio.NewReaderSize(r, 64*1024), lines: make(chan readResult, 64)}
+}
+
+// reader sends every line, then the error that ended reading.
+func (l *LineSource) reader() {
+	for {
+		text, tooLong, err := l.readLine()
+		l.lines <- readResult{text, tooLong, err}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Next returns the next job, io.EOF at the end, or a *LineError.
 func (l *LineSource) Next(ctx context.Context) (job.Event, error) {
+	l.once.Do(func() { go l.reader() })
 	for {
-		text, tooLong, err := l.readLine()
+		var res readResult
+		select {
+		case <-ctx.Done():
+			return job.Event{}, ctx.Err()
+		case res = <-l.lines:
+		}
+		text, tooLong, err := res.text, res.tooLong, res.err
 		if err != nil {
+			// Later calls see the same end.
+			l.lines <- res
 			if err == io.EOF {
 				return job.Event{}, io.EOF
 			}
