@@ -309,12 +309,12 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 	runDone := make(chan struct{})
 	defer close(runDone)
 	go w.watchStop(stopCtx, runDone, cancelHandlers, cancelWrites)
+	w.pool = newJobPool(max(64, 4*w.cfg.Concurrency))
 	w.lastActivity.Store(time.Now().UnixNano())
 	if w.cfg.IdleTimeout > 0 {
 		go w.watchIdle(stopCtx, stop)
 	}
 
-	w.pool = newJobPool(max(64, 4*w.cfg.Concurrency))
 	slotsCtx, stopSlots := context.WithCancel(context.Background())
 	var slots sync.WaitGroup
 	for n := range w.cfg.Concurrency {
@@ -488,7 +488,7 @@ func (w *Worker) ownedPartitions() []*partition {
 }
 
 // watchIdle stops the worker after IdleTimeout with nothing fetched,
-// running or waiting to be written.
+// running or waiting to be written, counted from its first assignment.
 func (w *Worker) watchIdle(stopCtx context.Context, stop context.CancelCauseFunc) {
 	tick := min(max(w.cfg.IdleTimeout/10, 20*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
@@ -499,7 +499,9 @@ func (w *Worker) watchIdle(stopCtx context.Context, stop context.CancelCauseFunc
 			return
 		case <-t.C:
 		}
-		if w.running.Load() > 0 || (w.pool != nil && w.pool.queued() > 0) {
+		// Busy, or not in the group yet (the first join can wait for a
+		// crashed member's session to expire): not idle.
+		if w.running.Load() > 0 || w.pool.queued() > 0 || w.member.Generation() < 0 {
 			w.noteActivity()
 			continue
 		}
