@@ -228,11 +228,10 @@ func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 		p.poison(m, err.Error())
 		return nil, false
 	}
-	key := string(m.Key)
-	if key != ev.JobID.String() {
-		p.poison(m, fmt.Sprintf("record key %q is not the job id %q (a job's key must be its id)", key, ev.JobID.String()))
-		return nil, false
-	}
+	// The job id, not the record key, names the job: a foreign producer
+	// may send no key or another one; its events are still keyed by id
+	// and written to this partition.
+	key := ev.JobID.String()
 	if ev.Status != job.StatusNew {
 		// An event from a client that sets no headers.
 		p.noteEvent(key, ledger.Headers{Status: ev.Status, Group: ev.Group, Run: ev.Run, Attempt: ev.Attempt, OK: true}, m)
@@ -285,8 +284,6 @@ func poisonReason(m kafka.Message) string {
 	switch {
 	case len(m.Value) == 0:
 		return "empty record value (a tombstone or an empty message), not a job"
-	case len(m.Key) == 0:
-		return "record has no key; a job's key must be its job id"
 	case len(m.Value) > job.MaxJobBytes:
 		return fmt.Sprintf("record is %d bytes, over the %d byte limit for a job (its retry and dead letter could not be written)", len(m.Value), job.MaxJobBytes)
 	}
