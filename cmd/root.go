@@ -228,6 +228,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newServeCmd(app),
 		newJobsCmd(app),
 		newDevCmd(app),
+		newDLQCmd(app),
 		newBenchCmd(app),
 	)
 	// Completion scripts must work even where the configuration is broken.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobctl/jobctl/pkg/admin"
 	"github.com/jobctl/jobctl/pkg/api"
+	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/view"
@@ -33,6 +34,8 @@ Endpoints (full reference: GET /openapi.json):
                          202 once all in-sync replicas have the NEW event
   GET  /jobs/events      live status changes (Server-Sent Events)
   GET  /stats            counts, throughput, consumer lag per group and partition
+  GET  /dlq              dead letters; ?type= ?error= ?since= ?until= ?group= ?kind= ?limit=
+  POST /dlq/replay       replay dead jobs: {"ids": [...]} or {"all": true, filters..., "dry_run": true}
   GET  /healthz /readyz /metrics /openapi.json
 
 Security: serve listens on 127.0.0.1:8080 unless told otherwise. Set
@@ -95,6 +98,7 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		Store:        v,
 		Enqueuer:     w,
 		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
+		DeadLetters:  deadletter.NewService(conn, cfg.Topic, 0),
 		Metrics:      m,
 		Logger:       app.Logger,
 		Token:        cfg.API.Token,

@@ -69,6 +69,9 @@ type Options struct {
 	Lag      LagReader // optional
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
+	// DeadLetters serves GET /dlq and POST /dlq/replay (optional:
+	// without it they answer 503).
+	DeadLetters DeadLetters
 
 	// Token, when set, is the bearer token required for POST, and for
 	// every read except /, /healthz, /readyz and /openapi.json when

@@ -40,6 +40,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/readyz", open, s.handleReadyz},
 		{"GET", "/metrics", read, s.handleMetrics},
 		{"GET", "/openapi.json", open, s.handleOpenAPI},
+		{"GET", "/dlq", read, s.handleListDeadLetters},
+		{"POST", "/dlq/replay", write, s.handleReplayDeadLetters},
 	}
 }
 
