@@ -411,36 +411,48 @@ func TestConsumeSkipsGarbage(t *testing.T) {
 	})
 }
 
-// TestConsumeRetriesThenFails: a failing job is retried --max-attempts
-// times and then recorded FAILED with the error.
-func TestConsumeRetriesThenFails(t *testing.T) {
+// TestConsumeRetriesThenDies: a failing job's attempts are recorded FAILED
+// with the time of the next attempt, and after --max-attempts it is DEAD.
+func TestConsumeRetriesThenDies(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		topic := createTopic(t, tgt, 2)
 		jobs := wkJobs(uniqueName(t, "j"), 20)
 		wkProduce(t, tgt, topic, jobs)
 		log := filepath.Join(t.TempDir(), "p.log")
 		r := jobctl(t, tgt, "-t", topic, "-g", uniqueName(t, "g"), "consume", "--sleep", "1ms", "--sleep-jitter", "2ms",
-			"--fail-rate", "1", "--max-attempts", "3", "--timeout", "3s", "--processed-log", log)
+			"--fail-rate", "1", "--max-attempts", "3", "--retry-backoff", "100ms", "--retry-backoff-max", "200ms",
+			"--timeout", "3s", "--processed-log", log)
 		if r.Code != 0 {
 			t.Fatal(r)
 		}
-		if !strings.Contains(r.Stderr, "20 processed (0 done, 20 failed)") {
+		if !strings.Contains(r.Stderr, "60 attempts (0 done, 40 failed and retried, 20 dead)") {
 			t.Errorf("summary line missing:\n%s", r.Stderr)
 		}
 		l := wkIndex(t, readTopic(t, tgt, topic))
 		for _, j := range jobs {
-			failed := l.failed[j.JobID.String()]
-			if len(failed) != 1 || len(l.dones[j.JobID.String()]) != 0 {
-				t.Fatalf("job %s: %d FAILED, %d DONE; want 1 FAILED", j.JobID, len(failed), len(l.dones[j.JobID.String()]))
+			id := j.JobID.String()
+			failed, dead := l.failed[id], l.dead[id]
+			if len(failed) != 2 || len(dead) != 1 || len(l.dones[id]) != 0 {
+				t.Fatalf("job %s: %d FAILED, %d DEAD, %d DONE; want 2 FAILED then DEAD", j.JobID, len(failed), len(dead), len(l.dones[id]))
 			}
-			e := failed[0].Event
-			if e.Attempt != 3 || !strings.Contains(e.Error, "simulated failure") || e.Worker == "" || failed[0].Partition != l.news[j.JobID.String()].Partition {
-				t.Fatalf("FAILED event %+v (partition %d): want attempt 3, the error, a worker, the NEW's partition", e, failed[0].Partition)
+			for i, f := range failed {
+				e := f.Event
+				if e.Attempt != i+1 || e.RetryAt.IsZero() || !strings.Contains(e.Error, "simulated failure") || f.Partition != l.news[id].Partition {
+					t.Fatalf("FAILED event %+v (partition %d): want attempt %d with retry_at and the error, in the NEW's partition", e, f.Partition, i+1)
+				}
+			}
+			e := dead[0].Event
+			if e.Attempt != 3 || !strings.Contains(e.Error, "simulated failure") || e.Worker == "" || dead[0].Partition != l.news[id].Partition || dead[0].Offset < failed[1].Offset {
+				t.Fatalf("DEAD event %+v (partition %d): want attempt 3, the error, a worker, after the FAILED events in the NEW's partition", e, dead[0].Partition)
 			}
 		}
-		for _, line := range wkReadProcessed(t, log) {
-			if line.Status != job.StatusFailed || line.Attempt != 3 {
-				t.Fatalf("processed log line %+v, want FAILED attempt 3", line)
+		lines := wkReadProcessed(t, log)
+		if len(lines) != 60 {
+			t.Fatalf("processed log has %d lines, want 60 (3 attempts of 20 jobs)", len(lines))
+		}
+		for _, line := range lines {
+			if want := job.StatusFailed; line.Attempt == 3 && line.Status != job.StatusDead || line.Attempt < 3 && line.Status != want {
+				t.Fatalf("processed log line %+v: want FAILED for attempts 1-2, DEAD for 3", line)
 			}
 		}
 	})
@@ -475,7 +487,7 @@ esac
 		wkProduce(t, tgt, topic, []job.Event{ok, fail, slow, hang})
 
 		r := jobctl(t, tgt, "-t", topic, "-g", uniqueName(t, "g"), "consume", "--handler", "exec", "--exec-command", script,
-			"--exec-timeout", "2s", "--max-attempts", "2", "--timeout", "3s", "--processed-log", "")
+			"--job-timeout", "2s", "--max-attempts", "2", "--retry-backoff", "100ms", "--timeout", "3s", "--processed-log", "")
 		if r.Code != 0 {
 			t.Fatal(r)
 		}
@@ -491,10 +503,10 @@ esac
 			t.Errorf("ok job saw stdin %q and JOB_TYPE/JOB_ATTEMPT %q", stdin, env)
 		}
 
-		f := l.failed[id(fail)]
+		f := l.dead[id(fail)]
 		if len(f) != 1 || f[0].Event.Attempt != 2 || !strings.Contains(f[0].Event.Error, "exit status 7") ||
 			!strings.HasSuffix(f[0].Event.Error, "boom on attempt 2") {
-			t.Errorf("failing job: FAILED events %+v, want one at attempt 2 with the exit status and the stderr tail", f)
+			t.Errorf("failing job: DEAD events %+v, want one at attempt 2 with the exit status and the stderr tail", f)
 		}
 
 		if d := l.dones[id(slow)]; len(d) != 1 {
@@ -505,9 +517,9 @@ esac
 			t.Errorf("slow job: RUNNING at %d/%d must precede DONE at %d/%d in the NEW's partition", run[0].Partition, run[0].Offset, d[0].Partition, d[0].Offset)
 		}
 
-		h := l.failed[id(hang)]
-		if len(h) != 1 || !strings.Contains(h[0].Event.Error, "timed out") {
-			t.Errorf("hanging job: FAILED events %+v, want one that timed out", h)
+		h := l.dead[id(hang)]
+		if len(h) != 1 || !strings.Contains(h[0].Event.Error, "timed out") || len(l.failed[id(hang)]) != 1 {
+			t.Errorf("hanging job: FAILED %+v then DEAD %+v, want one each that timed out", l.failed[id(hang)], h)
 		}
 		for attempt := 1; attempt <= 2; attempt++ {
 			for _, who := range []string{"child", "grandchild"} {
@@ -588,12 +600,13 @@ type wkLedger struct {
 	running       map[string][]wkRecord
 	dones         map[string][]wkRecord
 	failed        map[string][]wkRecord
+	dead          map[string][]wkRecord
 }
 
 func wkIndex(t *testing.T, msgs []kafka.Message) wkLedger {
 	t.Helper()
 	l := wkLedger{news: map[string]wkRecord{}, invalid: map[string]wkRecord{}, running: map[string][]wkRecord{},
-		dones: map[string][]wkRecord{}, failed: map[string][]wkRecord{}}
+		dones: map[string][]wkRecord{}, failed: map[string][]wkRecord{}, dead: map[string][]wkRecord{}}
 	for _, m := range msgs {
 		e, err := ledger.Decode(m)
 		if err != nil {
@@ -613,6 +626,8 @@ func wkIndex(t *testing.T, msgs []kafka.Message) wkLedger {
 			l.dones[id] = append(l.dones[id], r)
 		case job.StatusFailed:
 			l.failed[id] = append(l.failed[id], r)
+		case job.StatusDead:
+			l.dead[id] = append(l.dead[id], r)
 		}
 	}
 	return l
