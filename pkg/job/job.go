@@ -208,15 +208,19 @@ func parse(data []byte, strict bool) (Event, error) {
 	if err := checkDepth(trimmed, limit); err != nil {
 		return e, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if strict {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(&e); err != nil {
+		if err := dec.Decode(&e); err != nil {
+			return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
+		}
+		if dec.More() {
+			return Event{}, errors.New("invalid job JSON: more than one value")
+		}
+	} else if err := json.Unmarshal(trimmed, &e); err != nil {
+		// Unmarshal, not a Decoder: this is the path of every record a
+		// worker or the view reads, and a Decoder allocates a buffer each.
 		return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
-	}
-	if dec.More() {
-		return Event{}, errors.New("invalid job JSON: more than one value")
 	}
 	if len(e.Payload) > 0 {
 		e.Payload = compactJSON(e.Payload)
@@ -265,6 +269,12 @@ func checkDepth(data []byte, limit int) error {
 }
 
 func compactJSON(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+		if string(raw) == "null" {
+			return nil
+		}
+		return raw // already compact
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
 		return raw
@@ -298,6 +308,9 @@ func describeJSON(b []byte) string {
 func cleanJSONError(err error) string {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "json: ")
+	if strings.Contains(msg, "after top-level value") {
+		return "more than one value"
+	}
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) && typeErr.Field != "" {
 		return fmt.Sprintf("field %q: want %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)
