@@ -8,6 +8,7 @@ package admin
 
 import (
 	"context"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"net"
 	"time"
 
@@ -78,14 +79,8 @@ func metadata(ctx context.Context, c *kafka.Client, addr net.Addr, topics []stri
 	return m.(*metadataAPI.Response), nil
 }
 
-// sleep waits d or until ctx ends.
+// sleep waits d or until ctx ends, then returns ctx's error.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	backoff.Sleep(ctx, d)
+	return ctx.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"log/slog"
 	"slices"
 	"time"
@@ -149,16 +150,10 @@ func (r *Releaser) checkTopic(ctx context.Context) error {
 	return nil
 }
 
-// sleep waits d or until ctx ends.
+// sleep waits d or until ctx ends, then returns ctx's error.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	backoff.Sleep(ctx, d)
+	return ctx.Err()
 }
 
 // sleepUntil waits until t or until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"sort"
 	"time"
 
@@ -62,7 +63,7 @@ func (m *Member) Commit(ctx context.Context, offsets map[int]Offset) error {
 // fetchOffsets reads the committed offsets of newly assigned partitions,
 // retrying until ctx (the session) ends.
 func (m *Member) fetchOffsets(ctx context.Context, parts []int) ([]Partition, error) {
-	b := newBackoff()
+	b := newRetryWait()
 	for {
 		out, err := m.fetchOffsetsOnce(ctx, parts)
 		if err == nil {
@@ -70,7 +71,7 @@ func (m *Member) fetchOffsets(ctx context.Context, parts []int) ([]Partition, er
 		}
 		d := b.next(err)
 		m.log.Warn("reading committed offsets failed, retrying", "error", err, "retry_in", d.Round(time.Millisecond).String())
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return nil, err
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"io"
-	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -15,7 +15,7 @@ import (
 // joinAndSync joins the group (retrying broker errors with backoff) and
 // returns this member's assignment.
 func (m *Member) joinAndSync(ctx context.Context, reason string) ([]int, error) {
-	backoff := newBackoff()
+	wait := newRetryWait()
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -37,9 +37,9 @@ func (m *Member) joinAndSync(ctx context.Context, reason string) ([]int, error) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if d := backoff.next(err); d > 0 {
+		if d := wait.next(err); d > 0 {
 			m.log.Warn("joining the group failed, retrying", "error", err, "retry_in", d.Round(time.Millisecond).String())
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return nil, ctx.Err()
 			}
 		}
@@ -241,20 +241,16 @@ func (m *Member) fatal(err error) error {
 	return nil
 }
 
-type backoff struct{ d time.Duration }
+// retryWait is the wait before the next attempt to join: none for a
+// plain rejoin, otherwise 100ms doubling to 5s, with jitter.
+type retryWait struct{ attempt int }
 
-func newBackoff() *backoff { return &backoff{} }
+func newRetryWait() *retryWait { return &retryWait{} }
 
-// next is the wait before the next attempt: none for a plain rejoin,
-// otherwise 100ms doubling to 5s, with jitter.
-func (b *backoff) next(err error) time.Duration {
+func (b *retryWait) next(err error) time.Duration {
 	if errors.Is(err, errRejoin) {
 		return 0
 	}
-	if b.d == 0 {
-		b.d = 100 * time.Millisecond
-	} else {
-		b.d = min(2*b.d, 5*time.Second)
-	}
-	return b.d/2 + rand.N(b.d/2+1)
+	b.attempt++
+	return backoff.Jitter(backoff.Exponential(b.attempt, 100*time.Millisecond, 5*time.Second))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/ledger"
 	"log/slog"
 	"sort"
 	"sync"
@@ -348,29 +349,5 @@ func (m *Member) leave() {
 func (m *Member) partitionCount(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := m.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{m.cfg.Topic}})
-	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %q: %w", m.cfg.Topic, err)
-	}
-	for _, t := range resp.Topics {
-		if t.Name == m.cfg.Topic {
-			if t.Error != nil {
-				return 0, fmt.Errorf("reading metadata of topic %q: %w", m.cfg.Topic, t.Error)
-			}
-			return len(t.Partitions), nil
-		}
-	}
-	return 0, fmt.Errorf("reading metadata of topic %q: topic not found", m.cfg.Topic)
-}
-
-// sleep waits d or until ctx ends, reporting whether the full time passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return ledger.Partitions(ctx, m.client, m.cfg.Topic)
 }

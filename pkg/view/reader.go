@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"slices"
 	"sync"
 	"time"
@@ -137,7 +138,7 @@ func (v *View) Run(ctx context.Context) error {
 		if attempt%10 == 0 {
 			v.log.Warn("job view waiting for the broker and topic", "topic", v.opts.Topic, "err", err)
 		}
-		if !sleepCtx(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)) {
+		if !backoff.Sleep(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)) {
 			return nil
 		}
 	}
@@ -236,7 +237,7 @@ func (v *View) readPartition(ctx context.Context, p int) {
 				return
 			}
 			v.log.Warn("job view read failed; retrying", "topic", v.opts.Topic, "partition", p, "err", err)
-			if !sleepCtx(ctx, time.Second) {
+			if !backoff.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -364,15 +365,4 @@ func listOffsets(ctx context.Context, client *kafka.Client, topic string, parts 
 		}
 	}
 	return out, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -180,7 +181,7 @@ func (p *partition) fetch(offset int64) {
 				return
 			}
 			p.log.Warn("fetching records; retrying", "err", err)
-			if !sleepCtx(p.fetchCtx, 500*time.Millisecond) {
+			if !backoff.Sleep(p.fetchCtx, 500*time.Millisecond) {
 				return
 			}
 			continue

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/deadletter"
@@ -218,7 +219,7 @@ func (p *partition) writeAll(what string, n int, write func(ctx context.Context,
 			return failed
 		}
 		p.log.Warn(what+"; retrying", "jobs", len(todo), "attempt", attempt, "err", err)
-		sleepCtx(w.writeCtx, writeBackoff(attempt))
+		backoff.Sleep(w.writeCtx, backoff.Exponential(attempt, 100*time.Millisecond, 2*time.Second))
 	}
 	return failed
 }
@@ -235,21 +236,3 @@ func isPermanent(err error) bool {
 	var pe interface{ Permanent() bool }
 	return errors.As(err, &pe) && pe.Permanent()
 }
-
-func writeBackoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 5)
-	return min(d, 2*time.Second)
-}
-
-// sleepCtx waits d; false means ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-

@@ -1,7 +1,7 @@
 package worker
 
 import (
-	"math/rand/v2"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"time"
 )
 
@@ -72,15 +72,5 @@ func (w *Worker) policyFor(typ string) Policy {
 // retries out, so an outage of a dependency does not come back as a
 // synchronised storm of retries; the half kept fixed still backs off.
 func (p Policy) BackoffAfter(n int) time.Duration {
-	d := p.BackoffMax
-	if n < 1 {
-		n = 1
-	}
-	if shift := n - 1; shift < 40 {
-		if e := p.Backoff << shift; e > 0 && e < d {
-			d = e
-		}
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.Jitter(backoff.Exponential(n, p.Backoff, p.BackoffMax))
 }
