@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"errors"
+
 	"context"
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/group"
@@ -27,7 +30,8 @@ func (w *Worker) commitLoop(ctx context.Context) {
 // moved since its last commit. final marks a hand-over: the metadata then
 // says whether jobs finished above the mark (so the next owner looks
 // ahead for them) or not. Failures are logged; the next commit carries
-// the same offsets (the tracker never moves backwards).
+// the same offsets (the tracker never moves backwards). A final commit is
+// the last chance for these offsets, so it is tried a few times.
 func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 	offsets := map[int]group.Offset{}
 	for _, p := range ps {
@@ -54,11 +58,21 @@ func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 	if len(offsets) == 0 {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := w.member.Commit(cctx, offsets); err != nil {
-		w.log.Warn("committing offsets; will try again", "partitions", len(offsets), "err", err)
-		return
+	tries := 1
+	if final {
+		tries = 5
+	}
+	for try := 1; ; try++ {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := w.member.Commit(cctx, offsets)
+		cancel()
+		if err == nil {
+			break
+		}
+		if try >= tries || errors.Is(err, group.ErrNotOwned) || !backoff.Sleep(ctx, 200*time.Millisecond) {
+			w.log.Warn("committing offsets failed", "partitions", len(offsets), "final", final, "err", err)
+			return
+		}
 	}
 	plain := make(map[int]int64, len(offsets))
 	for id, o := range offsets {
