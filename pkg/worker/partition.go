@@ -353,10 +353,22 @@ func (p *partition) scanHistory(committed int64, metadata string) error {
 	if err := r.SetOffset(from); err != nil {
 		return err
 	}
-	n := 0
+	n, stalls := 0, 0
 	for {
-		m, err := r.FetchMessage(ctx)
+		// A range can end in offsets that hold no record (compacted
+		// away, transaction markers): a fetch that finds nothing more
+		// while the reader is past the range ends the scan.
+		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		m, err := r.FetchMessage(fctx)
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				if r.Offset() >= to || stalls >= 3 {
+					break
+				}
+				stalls++
+				continue
+			}
 			return fmt.Errorf("reading offsets %d to %d: %w", from, to, err)
 		}
 		if h := ledger.ReadHeaders(m); h.OK && h.Status != job.StatusNew && h.Group == w.cfg.Group {
