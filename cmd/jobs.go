@@ -164,6 +164,7 @@ func printJob(app *App, j view.Job) error {
 		{"Job ID:", j.ID.String()},
 		{"Status:", string(j.Status)},
 		{"Type:", dash(j.Type)},
+		{"Run:", strconv.Itoa(j.Run)},
 		{"Attempt:", strconv.Itoa(j.Attempt)},
 		{"Created:", formatTime(j.CreatedAt)},
 		{"Updated:", formatTime(j.UpdatedAt)},
@@ -177,10 +178,10 @@ func printJob(app *App, j view.Job) error {
 		return err
 	}
 	fmt.Fprintln(app.IO.Out)
-	return p.Print(nil, []string{"STATUS", "AT", "ATTEMPT", "WORKER", "ERROR"}, func() [][]string {
+	return p.Print(nil, []string{"STATUS", "AT", "RUN", "ATTEMPT", "GROUP", "WORKER", "ERROR"}, func() [][]string {
 		rows := make([][]string, 0, len(j.History))
 		for _, h := range j.History {
-			rows = append(rows, []string{string(h.Status), formatTime(h.At), strconv.Itoa(h.Attempt), dash(h.Worker), dash(oneLine(h.Error))})
+			rows = append(rows, []string{string(h.Status), formatTime(h.At), strconv.Itoa(h.Run), strconv.Itoa(h.Attempt), dash(h.Group), dash(h.Worker), dash(oneLine(h.Error))})
 		}
 		return rows
 	})
