@@ -32,7 +32,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	if st := q.Get("status"); st != "" {
 		vq.Status = job.Status(strings.ToUpper(st))
 		if !vq.Status.Valid() {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of NEW, RUNNING, DONE, FAILED", st))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of %s", st, statusList()))
 			return
 		}
 	}
@@ -212,4 +212,13 @@ func (r *reservations) release(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.ids, id)
+}
+
+// statusList is the valid statuses, for error messages.
+func statusList() string {
+	names := make([]string, len(job.Statuses))
+	for i, st := range job.Statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }
