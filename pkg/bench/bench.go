@@ -178,6 +178,13 @@ type Latency struct {
 	P90Ms float64 `json:"p90_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
+	// DoneSent* run from the produce call to the DONE record's timestamp,
+	// which the worker's writer stamps when it sends the record (whole
+	// milliseconds): the part of the latency before the DONE write's
+	// acknowledgement and the read. Where a remote broker's clock does
+	// not matter: the worker runs in this process.
+	DoneSentP50Ms float64 `json:"done_sent_p50_ms"`
+	DoneSentP99Ms float64 `json:"done_sent_p99_ms"`
 }
 
 // Run creates the scratch topics on the cluster conn reaches, runs the

@@ -175,11 +175,12 @@ type timings struct {
 	base     int64
 	sent     []atomic.Int64
 	done     []atomic.Int64
-	answered []atomic.Bool // per partition: a DONE came from it
+	doneSent []atomic.Int64 // the DONE record's timestamp
+	answered []atomic.Bool  // per partition: a DONE came from it
 }
 
 func newTimings(base int64, n, partitions int) *timings {
-	return &timings{base: base, sent: make([]atomic.Int64, n), done: make([]atomic.Int64, n), answered: make([]atomic.Bool, partitions)}
+	return &timings{base: base, sent: make([]atomic.Int64, n), done: make([]atomic.Int64, n), doneSent: make([]atomic.Int64, n), answered: make([]atomic.Bool, partitions)}
 }
 
 // readDone fetches partition p's records until ctx ends and stamps the
@@ -199,7 +200,9 @@ func (t *timings) readDone(ctx context.Context, r *kafka.Reader, p int) {
 			continue
 		}
 		if seq := v - t.base; seq >= 0 && seq < int64(len(t.done)) {
-			t.done[seq].CompareAndSwap(0, now)
+			if t.done[seq].CompareAndSwap(0, now) {
+				t.doneSent[seq].Store(m.Time.UnixNano())
+			}
 			t.answered[p].Store(true)
 		}
 	}
@@ -230,6 +233,7 @@ func (t *timings) doneCount(from, to int) int {
 // latency summarizes jobs from..to-1.
 func (t *timings) latency(from, to int) Latency {
 	ds := make([]time.Duration, 0, to-from)
+	sentDs := make([]time.Duration, 0, to-from)
 	lost := 0
 	for i := from; i < to; i++ {
 		sent, done := t.sent[i].Load(), t.done[i].Load()
@@ -238,12 +242,17 @@ func (t *timings) latency(from, to int) Latency {
 			continue
 		}
 		ds = append(ds, time.Duration(done-sent))
+		if ts := t.doneSent[i].Load(); ts > 0 {
+			sentDs = append(sentDs, time.Duration(ts-sent))
+		}
 	}
 	slices.Sort(ds)
+	slices.Sort(sentDs)
 	return Latency{
 		Jobs: len(ds), Lost: lost,
 		P50Ms: ms(percentile(ds, 0.50)), P90Ms: ms(percentile(ds, 0.90)),
 		P99Ms: ms(percentile(ds, 0.99)), MaxMs: ms(percentile(ds, 1)),
+		DoneSentP50Ms: ms(percentile(sentDs, 0.50)), DoneSentP99Ms: ms(percentile(sentDs, 0.99)),
 	}
 }
 
