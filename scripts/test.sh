@@ -92,7 +92,7 @@ rc=$?
 set -e
 # Show every test and subtest result (the /embedded and /kafka targets), and
 # the full log of failures.
-grep -E '^(integration:|\s*--- (PASS|FAIL|SKIP)|PASS$|FAIL|ok |panic:)|screenshot:|failure_test.go|SKIP' "$JOBCTL_TEST_ARTIFACTS/integration.log" || true
+grep -E '^(integration:|runtime:|\s*--- (PASS|FAIL|SKIP)|PASS$|FAIL|ok |panic:)|screenshot:|failure_test.go|SKIP' "$JOBCTL_TEST_ARTIFACTS/integration.log" || true
 if [ $rc != 0 ]; then
   echo "---- integration log (tail) ----"
   tail -n 300 "$JOBCTL_TEST_ARTIFACTS/integration.log"
