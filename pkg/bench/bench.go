@@ -178,6 +178,10 @@ type Latency struct {
 	P90Ms float64 `json:"p90_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
+	// NewAcked* run from the produce call to its return: the NEW event
+	// acknowledged by Kafka.
+	NewAckedP50Ms float64 `json:"new_acked_p50_ms"`
+	NewAckedP99Ms float64 `json:"new_acked_p99_ms"`
 	// DoneSent* run from the produce call to the DONE record's timestamp,
 	// which the worker's writer stamps when it sends the record (whole
 	// milliseconds): the part of the latency before the DONE write's

@@ -94,9 +94,14 @@ func measureLatency(ctx context.Context, s *scratch, topic string, cfg Config, o
 			defer sends.Done()
 			defer func() { <-inFlight }()
 			e := job.Event{JobID: job.NumericID(t.base + int64(seq)), Status: job.StatusNew, Type: benchJobType, CreatedAt: now}
-			if err := w.Append(ctx, e); err != nil && ctx.Err() == nil {
-				opts.Logger.Warn("latency job not sent", "job_id", e.JobID.String(), "err", err)
+			err := w.Append(ctx, e)
+			if err != nil {
+				if ctx.Err() == nil {
+					opts.Logger.Warn("latency job not sent", "job_id", e.JobID.String(), "err", err)
+				}
+				return
 			}
+			t.acked[seq].Store(time.Now().UnixNano())
 		}()
 	}
 	check := func() error {
@@ -176,11 +181,12 @@ type timings struct {
 	sent     []atomic.Int64
 	done     []atomic.Int64
 	doneSent []atomic.Int64 // the DONE record's timestamp
+	acked    []atomic.Int64 // when the NEW's produce call returned
 	answered []atomic.Bool  // per partition: a DONE came from it
 }
 
 func newTimings(base int64, n, partitions int) *timings {
-	return &timings{base: base, sent: make([]atomic.Int64, n), done: make([]atomic.Int64, n), doneSent: make([]atomic.Int64, n), answered: make([]atomic.Bool, partitions)}
+	return &timings{base: base, sent: make([]atomic.Int64, n), done: make([]atomic.Int64, n), doneSent: make([]atomic.Int64, n), acked: make([]atomic.Int64, n), answered: make([]atomic.Bool, partitions)}
 }
 
 // readDone fetches partition p's records until ctx ends and stamps the
@@ -234,6 +240,7 @@ func (t *timings) doneCount(from, to int) int {
 func (t *timings) latency(from, to int) Latency {
 	ds := make([]time.Duration, 0, to-from)
 	sentDs := make([]time.Duration, 0, to-from)
+	ackDs := make([]time.Duration, 0, to-from)
 	lost := 0
 	for i := from; i < to; i++ {
 		sent, done := t.sent[i].Load(), t.done[i].Load()
@@ -242,16 +249,21 @@ func (t *timings) latency(from, to int) Latency {
 			continue
 		}
 		ds = append(ds, time.Duration(done-sent))
+		if a := t.acked[i].Load(); a > 0 {
+			ackDs = append(ackDs, time.Duration(a-sent))
+		}
 		if ts := t.doneSent[i].Load(); ts > 0 {
 			sentDs = append(sentDs, time.Duration(ts-sent))
 		}
 	}
 	slices.Sort(ds)
 	slices.Sort(sentDs)
+	slices.Sort(ackDs)
 	return Latency{
 		Jobs: len(ds), Lost: lost,
 		P50Ms: ms(percentile(ds, 0.50)), P90Ms: ms(percentile(ds, 0.90)),
 		P99Ms: ms(percentile(ds, 0.99)), MaxMs: ms(percentile(ds, 1)),
+		NewAckedP50Ms: ms(percentile(ackDs, 0.50)), NewAckedP99Ms: ms(percentile(ackDs, 0.99)),
 		DoneSentP50Ms: ms(percentile(sentDs, 0.50)), DoneSentP99Ms: ms(percentile(sentDs, 0.99)),
 	}
 }
