@@ -45,6 +45,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			// client, so many dashboards behind one proxy still work.
 			if !streams.acquire() {
 				w.Header().Set("Retry-After", "5")
+				w.Header().Set("Connection", "close") // a refused client keeps no connection either
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many live event streams are open (api.max_sse_clients = %d); retry later", streams.max))
 				return
 			}
@@ -55,6 +56,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		ip := clientIP(r)
 		if !clients.acquire(ip) {
 			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests at once from %s (api.max_client_requests = %d); retry shortly", ip, clients.max))
 			return
 		}
@@ -71,6 +73,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if n > 0 {
 			if !inflight.reserve(n) {
 				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Connection", "close")
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the server is busy reading other request bodies (api.max_inflight_bytes = %d); retry shortly", inflight.max))
 				return
 			}
