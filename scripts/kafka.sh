@@ -35,7 +35,9 @@ Commands:
                         dir, wipe its data, format KRaft storage, start the node(s) in
                         the background and wait (up to JOBCTL_KAFKA_START_TIMEOUT s)
                         until every node answers a Kafka Metadata request listing all
-                        brokers. Prints the bootstrap list, e.g.
+                        brokers; a node that exits during startup (its log tail is
+                        shown) gets one more try from fresh storage, its first log
+                        kept in <run dir>/failed-start. Prints the bootstrap list, e.g.
                           127.0.0.1:9092                                  (1 node)
                           127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096    (3 nodes)
                         Each node is broker+controller. Node N: broker port 9090+2N,
@@ -328,6 +330,25 @@ launch_node() { # N NODES LIBS
   disown "$pid" # no "Killed" job notices from this shell; the pid file tracks it
   echo "$pid" >"$dir/kafka.pid"
   log "node $n: pid $pid, broker $HOST:$(broker_port "$n"), controller $HOST:$(controller_port "$n"), log $dir/kafka.log"
+  wait_exec "$n" "$pid"
+}
+
+# Until the background child has exec'd java, /proc/PID/cmdline is still this
+# script's, so node_pid (which checks the command line against recycled pids)
+# would call a node that is merely slow to start "exited". On a loaded machine
+# that window lasted long enough to fail 1 start in 8 with an empty log, and the
+# java that then started was left running without a pid file. Wait it out.
+wait_exec() { # N PID
+  local want deadline=$((SECONDS + 30)) state
+  want="$(node_dir "$1")/server.properties"
+  while ((SECONDS < deadline)); do
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$2/status" 2>/dev/null) || state=""
+    [[ -n $state && $state != Z ]] || return 0 # gone: wait_ready reports it with the log
+    node_running "$1" && return 0
+    [[ -d /proc/self ]] || return 0 # no procfs: node_pid uses kill -0
+    sleep 0.05
+  done
+  log "warning: node $1 (pid $2) has not started java after 30 s"
 }
 
 print_log_tail() { # N
@@ -350,6 +371,10 @@ wait_ready() { # "NODES..." "WANT..."
       if ! node_running "$n"; then
         log "error: node $n exited during startup"
         print_log_tail "$n"
+        if ((RETRY_EXITED)); then
+          kill_nodes "$1"
+          return 2
+        fi
         abort_nodes "$@"
       fi
       # Cheap TCP check first: the probe forks a few processes, which would slow
@@ -368,19 +393,63 @@ wait_ready() { # "NODES..." "WANT..."
 }
 
 abort_nodes() { # "NODES..." -- kill what we started so nothing is left behind
+  kill_nodes "$1"
+  log "killed node(s) $1; data and logs are in $RUN_DIR"
+  exit 1
+}
+
+kill_nodes() { # "NODES..."
   local -a list
   local n pid
   read -ra list <<<"$1"
   for n in "${list[@]}"; do
-    if pid=$(node_pid "$n"); then kill -KILL "$pid" 2>/dev/null || true; fi
+    if pid=$(node_pid "$n"); then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone 10 "$n" || true
+    fi
     rm -f "$(node_dir "$n")/kafka.pid"
   done
-  log "killed node(s) ${list[*]}; data and logs are in $RUN_DIR"
-  exit 1
+}
+
+# wait_ready returns 2 instead of exiting when a node exits during startup and this
+# is set: start retries once, since the cause (a port taken by another process
+# between our check and the broker's bind, a JVM killed under memory pressure) is
+# usually outside the cluster.
+RETRY_EXITED=0
+
+format_cluster() { # NODES LIBS -- fresh data and a new cluster id for every node
+  local nodes=$1 libs=$2 n cid tf
+  mkdir -p "$RUN_DIR"
+  rm -f "$STATE_FILE"
+  for n in 1 2 3; do rm -rf "$(node_dir "$n")"; done
+  cid=$(new_cluster_id)
+  log "Kafka $KAFKA_VERSION, $nodes node(s), cluster id $cid, run dir $RUN_DIR"
+
+  local -a fpids=()
+  tf=$(now)
+  for ((n = 1; n <= nodes; n++)); do
+    mkdir -p "$(node_dir "$n")/data"
+    write_properties "$n" "$nodes"
+    # A short-lived JVM: C1 only and serial GC start faster.
+    "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+      -Dlog4j2.configurationFile="$TOOLS_LOG4J" -cp "$libs/*" \
+      kafka.tools.StorageTool format -t "$cid" -c "$(node_dir "$n")/server.properties" \
+      >"$(node_dir "$n")/format.log" 2>&1 </dev/null &
+    fpids+=($!)
+  done
+  for ((n = 1; n <= nodes; n++)); do
+    wait "${fpids[n - 1]}" || {
+      sed 's/^/    /' "$(node_dir "$n")/format.log" >&2
+      die "formatting storage of node $n failed"
+    }
+  done
+  printf 'nodes=%s\nversion=%s\nlibs=%s\ncluster_id=%s\nbootstrap=%s\n' \
+    "$nodes" "$KAFKA_VERSION" "$libs" "$cid" "$(bootstrap_list "$nodes")" >"$STATE_FILE"
+  log "formatted storage in $(since "$tf") s"
 }
 
 cmd_start() {
-  local nodes=1 t0 n p cid libs
+  local nodes=1 t0 n p libs
   while (($#)); do
     case $1 in
       --nodes) (($# >= 2)) || die "--nodes needs a value"; nodes=$2; shift 2 ;;
@@ -403,40 +472,29 @@ cmd_start() {
     done
   done
 
-  mkdir -p "$RUN_DIR"
-  rm -f "$STATE_FILE"
-  for n in 1 2 3; do rm -rf "$(node_dir "$n")"; done
-  cid=$(new_cluster_id)
-  log "Kafka $KAFKA_VERSION, $nodes node(s), cluster id $cid, run dir $RUN_DIR"
-
-  local -a fpids=()
-  local tf
-  tf=$(now)
-  for ((n = 1; n <= nodes; n++)); do
-    mkdir -p "$(node_dir "$n")/data"
-    write_properties "$n" "$nodes"
-    # A short-lived JVM: C1 only and serial GC start faster.
-    "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-      -Dlog4j2.configurationFile="$TOOLS_LOG4J" -cp "$libs/*" \
-      kafka.tools.StorageTool format -t "$cid" -c "$(node_dir "$n")/server.properties" \
-      >"$(node_dir "$n")/format.log" 2>&1 </dev/null &
-    fpids+=($!)
-  done
-  for ((n = 1; n <= nodes; n++)); do
-    wait "${fpids[n - 1]}" || {
-      sed 's/^/    /' "$(node_dir "$n")/format.log" >&2
-      die "formatting storage of node $n failed"
-    }
-  done
-  printf 'nodes=%s\nversion=%s\nlibs=%s\ncluster_id=%s\nbootstrap=%s\n' \
-    "$nodes" "$KAFKA_VERSION" "$libs" "$cid" "$(bootstrap_list "$nodes")" >"$STATE_FILE"
-  log "formatted storage in $(since "$tf") s"
-
-  local all
+  local all attempt rc
   all=$(seq -s ' ' 1 "$nodes")
-  trap 'log "interrupted"; abort_nodes "$all"' INT TERM
-  for ((n = 1; n <= nodes; n++)); do launch_node "$n" "$nodes" "$libs"; done
-  wait_ready "$all" "$all"
+  rm -rf "$RUN_DIR/failed-start"
+  for attempt in 1 2; do
+    format_cluster "$nodes" "$libs"
+    trap 'log "interrupted"; abort_nodes "$all"' INT TERM
+    for ((n = 1; n <= nodes; n++)); do launch_node "$n" "$nodes" "$libs"; done
+    RETRY_EXITED=$((attempt == 1))
+    rc=0
+    wait_ready "$all" "$all" || rc=$?
+    ((rc == 0)) && break
+    ((rc == 2)) || exit "$rc"
+    log "retrying the start once (the reason is above); node logs of the failed attempt: $RUN_DIR/failed-start"
+    rm -rf "$RUN_DIR/failed-start"
+    mkdir -p "$RUN_DIR/failed-start"
+    for ((n = 1; n <= nodes; n++)); do cp "$(node_dir "$n")/kafka.log" "$RUN_DIR/failed-start/node-$n.log" 2>/dev/null || true; done
+    sleep 2
+    for ((n = 1; n <= nodes; n++)); do
+      for p in $(broker_port "$n") $(controller_port "$n"); do
+        ! port_in_use "$p" || die "port $HOST:$p is in use by another process (try: ss -ltnp | grep :$p)"
+      done
+    done
+  done
   trap - INT TERM
   log "ready in $(since "$t0") s"
   bootstrap_list "$nodes"
