@@ -123,7 +123,7 @@ func (e Event) Encode() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(e)
+	return e.appendJSON(make([]byte, 0, 160+len(e.Payload)))
 }
 
 // Validate says what is wrong with e, if anything.
