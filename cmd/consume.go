@@ -94,6 +94,7 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "handler.sleep.jitter", "sleep-jitter", "")
 	addKeyFlag(f, "handler.sleep.fail_rate", "fail-rate", "")
 	addCommandFlag(f, "handler.exec.command", "exec-command")
+	addArrayFlag(f, "handler.exec.env", "exec-env")
 	return cmd
 }
 
@@ -113,19 +114,19 @@ func addArrayFlag(fs *pflag.FlagSet, key, name string) {
 	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
 }
 
-func newHandler(hc config.HandlerConfig) (handler.Handler, error) {
+func newHandler(hc config.HandlerConfig, group string) (handler.Handler, error) {
 	switch hc.Name {
 	case "sleep":
 		return handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}, nil
 	case "exec":
-		return handler.Exec{Command: hc.Exec.Command}, nil
+		return handler.Exec{Command: hc.Exec.Command, Env: hc.Exec.Env, Group: group}, nil
 	}
 	return nil, usageErrorf("unknown handler %q", hc.Name)
 }
 
 func runConsume(ctx context.Context, app *App) error {
 	cfg := app.Config()
-	h, err := newHandler(cfg.Handler)
+	h, err := newHandler(cfg.Handler, cfg.Group.ID)
 	if err != nil {
 		return err
 	}

@@ -470,7 +470,7 @@ func TestConsumeExecHandler(t *testing.T) {
 		body := `#!/bin/sh
 OUT='` + dir + `'
 case "$JOB_ID" in
-  ok-*)   cat > "$OUT/$JOB_ID.stdin"; echo "$JOB_TYPE $JOB_ATTEMPT" > "$OUT/$JOB_ID.env" ;;
+  ok-*)   cat > "$OUT/$JOB_ID.stdin"; echo "$JOB_TYPE $JOB_ATTEMPT $JOB_RUN $JOB_GROUP $MODE" > "$OUT/$JOB_ID.env" ;;
   fail-*) echo "some noise" >&2; echo "boom on attempt $JOB_ATTEMPT" >&2; exit 7 ;;
   slow-*) sleep 1.3 ;;
   hang-*) sleep 100 & echo $! > "$OUT/$JOB_ID.$JOB_ATTEMPT.grandchild"; echo $$ > "$OUT/$JOB_ID.$JOB_ATTEMPT.child"; wait ;;
@@ -486,8 +486,10 @@ esac
 		ok, fail, slow, hang := mk("ok-", "resize", `{"w":640}`), mk("fail-", "", ""), mk("slow-", "", ""), mk("hang-", "", "")
 		wkProduce(t, tgt, topic, []job.Event{ok, fail, slow, hang})
 
-		r := jobctl(t, tgt, "-t", topic, "-g", uniqueName(t, "g"), "consume", "--handler", "exec", "--exec-command", script,
-			"--job-timeout", "2s", "--max-attempts", "2", "--retry-backoff", "100ms", "--timeout", "3s", "--processed-log", "")
+		group := uniqueName(t, "g")
+		r := jobctl(t, tgt, "-t", topic, "-g", group, "consume", "--handler", "exec", "--exec-command", script,
+			"--job-timeout", "2s", "--max-attempts", "2", "--retry-backoff", "100ms", "--timeout", "3s", "--processed-log", "",
+			"--exec-env", "MODE=fast")
 		if r.Code != 0 {
 			t.Fatal(r)
 		}
@@ -499,8 +501,10 @@ esac
 		}
 		stdin, _ := os.ReadFile(filepath.Join(dir, id(ok)+".stdin"))
 		env, _ := os.ReadFile(filepath.Join(dir, id(ok)+".env"))
-		if string(stdin) != `{"w":640}` || strings.TrimSpace(string(env)) != "resize 1" {
-			t.Errorf("ok job saw stdin %q and JOB_TYPE/JOB_ATTEMPT %q", stdin, env)
+		// JOB_* and --exec-env reach the program (that jobctl's secrets
+		// do not is pkg/handler's TestExecEnvironmentIsAllowListed).
+		if want := "resize 1 0 " + group + " fast"; string(stdin) != `{"w":640}` || strings.TrimSpace(string(env)) != want {
+			t.Errorf("ok job saw stdin %q and environment %q, want %q", stdin, env, want)
 		}
 
 		f := l.dead[id(fail)]
