@@ -154,6 +154,13 @@ func Execute(ctx context.Context, args []string, streams IOStreams) int {
 	root.SetErr(streams.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
+		// Ctrl-C is an interruption even when the command then stopped
+		// cleanly (130, as shells report it); SIGTERM is how a service
+		// manager stops a service, and a clean stop after it is success.
+		var ie *interruptedError
+		if errors.As(context.Cause(ctx), &ie) && ie.sig == os.Interrupt {
+			return ExitInterrupted
+		}
 		return ExitOK
 	}
 	if code, ok := interruptedExit(ctx, err, streams.ErrOut); ok {

@@ -9,7 +9,7 @@ import (
 
 // eventBuffer is each stream's backlog of changes; a client that falls
 // further behind is told to resync instead of slowing the view down.
-const eventBuffer = 512
+const eventBuffer = 64
 
 // handleEvents answers GET /jobs/events: a Server-Sent Events stream with
 // one "job" event per change of a job's current state (data: the job as

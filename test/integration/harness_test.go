@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -276,8 +277,10 @@ func stopWithSIGINT(t *testing.T, c *exec.Cmd) {
 	go func() { done <- c.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("jobctl %v did not exit cleanly on SIGINT: %v", c.Args[1:], err)
+		// 130: interrupted, and stopped cleanly (anything else is not).
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+			t.Fatalf("jobctl %v did not exit with 130 after SIGINT: %v", c.Args[1:], err)
 		}
 	case <-time.After(60 * time.Second): // hang guard, not a timing assertion
 		t.Fatalf("jobctl %v did not stop after SIGINT", c.Args[1:])
