@@ -198,7 +198,9 @@ $XDG_CONFIG_HOME/jobctl/config.yaml). Precedence: flag > env > file >
 default. See the effective values with 'jobctl config show'.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad flag, argument or
-configuration value), 130 interrupted (Ctrl-C; 143 for SIGTERM).`
+configuration value), 130 interrupted by Ctrl-C (also when the command
+then stopped cleanly). SIGTERM is a service's normal stop: 0 when the
+command stopped cleanly, 143 when it failed.`
 
 // NewRootCmd builds the jobctl command tree.
 func NewRootCmd(app *App) *cobra.Command {
