@@ -383,6 +383,11 @@ func TestConsumeSkipsGarbage(t *testing.T) {
 		if !strings.Contains(metricsText, "jobctl_handler_duration_seconds_count") {
 			t.Errorf("metrics lack the handler duration:\n%s", metricsText)
 		}
+		if resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1"); err != nil || resp.StatusCode != 200 {
+			t.Errorf("no goroutine profile at --metrics-addr: %v %v", err, resp)
+		} else {
+			resp.Body.Close()
+		}
 		<-finished
 		if r.Code != 0 {
 			t.Fatalf("consume: %s", r)
