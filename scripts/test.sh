@@ -81,8 +81,9 @@ fi
 log "unit tests (go test -race)"
 go test -race -count=1 $(go list ./... | grep -v /test/)
 
-log "fuzzing the job decoder and POST /jobs for ${FUZZTIME:-10s} each"
-go test -run '^$' -fuzz FuzzDecode -fuzztime "${FUZZTIME:-10s}" ./pkg/job
+log "fuzzing the job decoder (and its fast path against encoding/json) and POST /jobs for ${FUZZTIME:-10s} each"
+go test -run '^$' -fuzz 'FuzzDecode$' -fuzztime "${FUZZTIME:-10s}" ./pkg/job
+go test -run '^$' -fuzz FuzzFastParseMatchesUnmarshal -fuzztime "${FUZZTIME:-10s}" ./pkg/job
 go test -run '^$' -fuzz FuzzPostJobs -fuzztime "${FUZZTIME:-10s}" ./pkg/api
 
 log "integration suite against: embedded${JOBCTL_TEST_BROKERS:+ and Apache Kafka at $JOBCTL_TEST_BROKERS}"

@@ -61,3 +61,17 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	e := Event{JobID: NumericID(6830828970002183), Status: StatusNew, CreatedAt: time.Now(), Type: "mock", Payload: json.RawMessage(`{"n":1}`)}
+	data, err := e.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

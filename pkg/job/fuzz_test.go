@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -40,6 +41,37 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !json.Valid(enc) {
 			t.Fatalf("encoded event is not JSON: %s", enc)
+		}
+	})
+}
+
+// FuzzFastParseMatchesUnmarshal: whenever the fast decoder takes a
+// record, it decodes what json.Unmarshal decodes.
+func FuzzFastParseMatchesUnmarshal(f *testing.F) {
+	for _, s := range []string{
+		`{"job_id": 1234, "status": "NEW"}`,
+		`{"job_id":"a-1","status":"DONE","created_at":"2026-11-26T01:02:03.456Z","type":"t","payload":{"a":[1,"}",{"b":null}]},"run":1,"attempt":2,"error":"x","worker":"w","group":"g","retry_at":"2026-11-26T01:02:03Z","extra":[1,2]}`,
+		`{"job_id": 5, "Status": "NEW"}`,
+		`{"job_id": 5, "status": "NEW", "payload": "s\"q"}`,
+		`{"job_id": 1e3, "status": "NEW"}`,
+		`{}`,
+		`{"job_id": 5, "status": "NEW"} x`,
+		`{"job_id": 5, "status": "NEW", "payload": {"a": }}`,
+		`{"job_id": 05, "status": "NEW"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := fastParse(data)
+		if !ok {
+			return
+		}
+		var slow Event
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("fast decoder accepted %q, Unmarshal says %v", data, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %#v\nslow %#v", data, fast, slow)
 		}
 	})
 }

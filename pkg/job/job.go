@@ -217,9 +217,10 @@ func parse(data []byte, strict bool) (Event, error) {
 		if dec.More() {
 			return Event{}, errors.New("invalid job JSON: more than one value")
 		}
+	} else if fast, ok := fastParse(trimmed); ok {
+		// The path of every record a worker or the view reads.
+		e = fast
 	} else if err := json.Unmarshal(trimmed, &e); err != nil {
-		// Unmarshal, not a Decoder: this is the path of every record a
-		// worker or the view reads, and a Decoder allocates a buffer each.
 		return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
 	}
 	if len(e.Payload) > 0 {
