@@ -1,0 +1,51 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jobctl/jobctl/pkg/handler"
+	"github.com/jobctl/jobctl/pkg/job"
+	"github.com/jobctl/jobctl/pkg/kafkaconn"
+)
+
+// BenchmarkPoolAndAttempt measures the runtime's own cost per job between
+// fetch and recorder, with a handler that does nothing: pool hand-off,
+// time limit, RUNNING timer, the handler call and the outcome.
+func BenchmarkPoolAndAttempt(b *testing.B) {
+	noop := handler.HandlerFunc(func(context.Context, job.Event) error { return nil })
+	w, err := New(&kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, Config{Topic: "t", Group: "g", Concurrency: 8}, noop, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.handlerCtx, w.writeCtx = context.Background(), context.Background()
+	w.pool = newJobPool(64)
+	p := w.newPartition(0, -1)
+	var drained sync.WaitGroup
+	drained.Go(func() {
+		for range p.results {
+		}
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	var slots sync.WaitGroup
+	for n := range 8 {
+		slots.Go(func() { w.slot(ctx, n) })
+	}
+	ev := job.Event{JobID: job.NumericID(1), Status: job.StatusNew, Type: "mock"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		ev.JobID = job.NumericID(int64(i))
+		if err := w.pool.submit(ctx, &task{p: p, offset: int64(i), key: ev.JobID.String(), event: ev}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for w.pool.queued() > 0 || w.running.Load() > 0 {
+	}
+	b.StopTimer()
+	stop()
+	slots.Wait()
+	close(p.results)
+	drained.Wait()
+}
