@@ -29,6 +29,9 @@ type seenJobs struct {
 type seenEntry struct {
 	pos    attemptPos
 	offset int64 // of the last sighting
+	// For the terminal event of pos, if one was seen: whether it was this
+	// process's (a second one from the other side means a re-execution).
+	terminal, mine bool
 }
 
 type seenAt struct {
@@ -43,18 +46,48 @@ func newSeenJobs(window int) *seenJobs {
 // enabled reports whether duplicate detection is on.
 func (s *seenJobs) enabled() bool { return s.window > 0 }
 
-// note records that the group reached pos for key at offset.
+// note records that the group reached pos for key at offset. A sighting
+// that adds nothing (the group's own events of an attempt it already
+// noted) changes nothing, not even when the id is forgotten: ids age
+// from the NEW that started their latest attempt.
 func (s *seenJobs) note(key string, pos attemptPos, offset int64) {
 	if !s.enabled() {
 		return
 	}
-	cur, ok := s.byKey[key]
-	if ok && cur.pos.after(pos) {
-		pos = cur.pos
+	if cur, ok := s.byKey[key]; ok && !pos.after(cur.pos) {
+		return
 	}
 	s.byKey[key] = seenEntry{pos: pos, offset: offset}
 	s.fifo = append(s.fifo, seenAt{key: key, offset: offset})
 	s.forget(offset - s.window)
+}
+
+// terminal records the terminal event of pos for key (mine: written by
+// this process) and reports whether another terminal event of the same
+// attempt, from the other side, was seen before: a re-execution.
+func (s *seenJobs) terminal(key string, pos attemptPos, offset int64, mine bool) bool {
+	if !s.enabled() {
+		return false
+	}
+	cur, ok := s.byKey[key]
+	switch {
+	case !ok || pos.after(cur.pos):
+		s.byKey[key] = seenEntry{pos: pos, offset: offset, terminal: true, mine: mine}
+		s.fifo = append(s.fifo, seenAt{key: key, offset: offset})
+		s.forget(offset - s.window)
+		return false
+	case cur.pos != pos:
+		return false // an older attempt's event
+	case !cur.terminal:
+		cur.terminal, cur.mine = true, mine
+		s.byKey[key] = cur
+		return false
+	case cur.mine != mine:
+		cur.mine = true // count each re-execution once
+		s.byKey[key] = cur
+		return true
+	}
+	return false
 }
 
 // runs reports whether a NEW asking for pos is new work for the group.

@@ -54,10 +54,6 @@ type partition struct {
 	running int
 	idle    *sync.Cond // signalled when running drops to 0
 	lost    atomic.Bool
-	// awaiting holds attempts this process recorded whose event has not
-	// come back through the fetch yet: another worker's terminal event
-	// for one of them means the attempt ran twice.
-	awaiting map[string]attemptPos
 
 	seen *seenJobs // used by the fetcher goroutine only
 }
@@ -72,8 +68,6 @@ func (w *Worker) newPartition(id int, committed int64) *partition {
 		results: make(chan *outcome, 256),
 		written: make(chan struct{}),
 		seen:    newSeenJobs(w.cfg.DedupWindow),
-
-		awaiting: make(map[string]attemptPos),
 	}
 	p.idle = sync.NewCond(&p.mu)
 	p.fetchCtx, p.stopFetch = context.WithCancel(context.Background())
@@ -255,29 +249,25 @@ func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 }
 
 // noteEvent remembers an event of this group's for duplicate detection
-// and notices re-executions: a terminal event from another worker for an
-// attempt this process has run as well.
+// and notices re-executions: two terminal events for one attempt, one of
+// them this process's, mean the attempt ran twice (its offset had not
+// been committed when another worker took the partition).
 func (p *partition) noteEvent(key string, h ledger.Headers, m kafka.Message) {
 	w := p.w
 	if h.Group != w.cfg.Group {
 		return
 	}
 	pos := attemptPos{run: int32(h.Run), attempt: int32(h.Attempt)}
-	if h.Status.Terminal() {
-		p.mu.Lock()
-		ran, ok := p.awaiting[key]
-		if ok && ran == pos {
-			delete(p.awaiting, key)
-		}
-		p.mu.Unlock()
-		if ok && ran == pos && !bytes.Contains(m.Value, w.workerMarker) {
-			w.count(&w.stats.reexecuted)
-			if w.metrics != nil {
-				w.metrics.JobsReexecuted.Inc()
-			}
+	if !h.Status.Terminal() {
+		p.seen.note(key, pos, m.Offset)
+		return
+	}
+	if p.seen.terminal(key, pos, m.Offset, bytes.Contains(m.Value, w.workerMarker)) {
+		w.count(&w.stats.reexecuted)
+		if w.metrics != nil {
+			w.metrics.JobsReexecuted.Inc()
 		}
 	}
-	p.seen.note(key, pos, m.Offset)
 }
 
 // poisonReason says why a record cannot be a job before decoding it.
@@ -371,8 +361,8 @@ func (p *partition) scanHistory(committed int64, metadata string) error {
 			}
 			return fmt.Errorf("reading offsets %d to %d: %w", from, to, err)
 		}
-		if h := ledger.ReadHeaders(m); h.OK && h.Status != job.StatusNew && h.Group == w.cfg.Group {
-			p.seen.note(string(m.Key), attemptPos{run: int32(h.Run), attempt: int32(h.Attempt)}, m.Offset)
+		if h := ledger.ReadHeaders(m); h.OK && h.Status != job.StatusNew {
+			p.noteEvent(string(m.Key), h, m)
 		}
 		n++
 		if m.Offset+1 >= to {

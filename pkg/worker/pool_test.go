@@ -95,6 +95,17 @@ func TestSeenJobs(t *testing.T) {
 	if len(s.byKey) != 1 {
 		t.Errorf("%d ids kept, want 1", len(s.byKey))
 	}
+	// Re-executions: two terminal events of one attempt, one of them ours.
+	s.note("c", attemptPos{0, 1}, 31)
+	if s.terminal("c", attemptPos{0, 1}, 32, false) {
+		t.Error("the first terminal event is no re-execution")
+	}
+	if !s.terminal("c", attemptPos{0, 1}, 33, true) {
+		t.Error("our terminal event after another worker's is a re-execution")
+	}
+	if s.terminal("c", attemptPos{0, 1}, 34, true) || s.terminal("c", attemptPos{0, 2}, 35, true) {
+		t.Error("counted a re-execution twice, or a later attempt as one")
+	}
 }
 
 func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {

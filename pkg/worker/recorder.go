@@ -158,9 +158,6 @@ func (p *partition) finish(batch []*outcome) {
 			continue
 		}
 		ev := o.event
-		p.mu.Lock()
-		p.awaiting[ev.JobID.String()] = attemptPos{run: int32(ev.Run), attempt: int32(ev.Attempt)}
-		p.mu.Unlock()
 		w.countOutcome(ev.Status, now)
 		switch ev.Status {
 		case job.StatusFailed:
