@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/jobctl/jobctl/pkg/backoff"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -375,20 +374,13 @@ func (p *partition) scanHistory(committed int64, metadata string) error {
 
 // offsetRange returns the first and the end offset of partition id.
 func (w *Worker) offsetRange(ctx context.Context, id int) (first, end int64, err error) {
-	resp, err := w.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		w.cfg.Topic: {kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id)},
-	}})
+	firsts, err := ledger.ListOffsets(ctx, w.client, w.cfg.Topic, []int{id}, kafka.FirstOffset)
 	if err != nil {
-		return 0, 0, fmt.Errorf("listing offsets of partition %d: %w", id, err)
+		return 0, 0, err
 	}
-	for _, po := range resp.Topics[w.cfg.Topic] {
-		if po.Partition != id {
-			continue
-		}
-		if po.Error != nil {
-			return 0, 0, fmt.Errorf("listing offsets of partition %d: %w", id, po.Error)
-		}
-		return po.FirstOffset, po.LastOffset, nil
+	ends, err := ledger.ListOffsets(ctx, w.client, w.cfg.Topic, []int{id}, kafka.LastOffset)
+	if err != nil {
+		return 0, 0, err
 	}
-	return 0, 0, errors.New("listing offsets of partition " + strconv.Itoa(id) + ": no answer for it")
+	return firsts[id], ends[id], nil
 }
