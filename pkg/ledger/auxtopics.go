@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jobctl/jobctl/pkg/admin"
@@ -23,6 +22,10 @@ const (
 	// Dead letters are rare and read whole (list, replay): one partition
 	// keeps them in the order they died.
 	DLQPartitions = 1
+	// ControlPartitions is the control topic's partition count: it holds
+	// one small record per cancelled job and paused group, read whole by
+	// every worker.
+	ControlPartitions = 1
 )
 
 // DelayTopic is the topic where jobs of jobTopic wait for a later attempt.
@@ -31,9 +34,13 @@ func DelayTopic(jobTopic string) string { return jobTopic + ".delay" }
 // DLQTopic is jobTopic's dead-letter topic.
 func DLQTopic(jobTopic string) string { return jobTopic + ".dlq" }
 
-// EnsureAuxTopics creates jobTopic's delay and dead-letter topics when they
-// are missing, with jobTopic's replication factor, and waits until every
-// partition of both has a leader. A topic created meanwhile by another
+// ControlTopic is jobTopic's compacted control topic (pkg/control):
+// cancelled jobs and paused groups.
+func ControlTopic(jobTopic string) string { return jobTopic + ".control" }
+
+// EnsureAuxTopics creates jobTopic's delay, dead-letter and (compacted)
+// control topics when they are missing, with jobTopic's replication
+// factor, and waits until every partition of each has a leader. A topic created meanwhile by another
 // process is fine. An existing delay topic with fewer partitions than there
 // are tiers is an error: records for the missing tiers could not be written.
 func EnsureAuxTopics(ctx context.Context, conn *kafkaconn.Conn, jobTopic string) error {
@@ -51,11 +58,13 @@ func EnsureAuxTopics(ctx context.Context, conn *kafkaconn.Conn, jobTopic string)
 	for _, t := range []struct {
 		name       string
 		partitions int
+		configs    map[string]string
 	}{
-		{DelayTopic(jobTopic), DelayPartitions},
-		{DLQTopic(jobTopic), DLQPartitions},
+		{DelayTopic(jobTopic), DelayPartitions, nil},
+		{DLQTopic(jobTopic), DLQPartitions, nil},
+		{ControlTopic(jobTopic), ControlPartitions, map[string]string{"cleanup.policy": "compact"}},
 	} {
-		res, err := a.CreateTopic(ctx, t.name, t.partitions, rf, nil, true)
+		res, err := a.CreateTopic(ctx, t.name, t.partitions, rf, t.configs, true)
 		if err != nil {
 			return err
 		}
@@ -69,28 +78,16 @@ func EnsureAuxTopics(ctx context.Context, conn *kafkaconn.Conn, jobTopic string)
 
 // replicationFactor is the largest replica count among topic's partitions.
 func replicationFactor(ctx context.Context, client *kafka.Client, topic string) (int, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	t, err := topicMetadata(ctx, client, topic)
 	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %q from %s: %w", topic, client.Addr, err)
+		return 0, err
 	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-			break
-		}
-		if t.Error != nil {
-			return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, t.Error)
-		}
-		rf := 0
-		for _, p := range t.Partitions {
-			rf = max(rf, len(p.Replicas))
-		}
-		if rf < 1 {
-			return 0, fmt.Errorf("topic %q: metadata shows no replicas", topic)
-		}
-		return rf, nil
+	rf := 0
+	for _, p := range t.Partitions {
+		rf = max(rf, len(p.Replicas))
 	}
-	return 0, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", topic, ErrTopicNotFound, topic)
+	if rf < 1 {
+		return 0, fmt.Errorf("topic %q: metadata shows no replicas", topic)
+	}
+	return rf, nil
 }

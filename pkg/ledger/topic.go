@@ -15,9 +15,19 @@ var ErrTopicNotFound = errors.New("topic does not exist")
 // ErrTopicNotFound with a hint on how to create it. jobctl never creates
 // topics implicitly: partition count and replication are decisions.
 func Partitions(ctx context.Context, client *kafka.Client, topic string) (int, error) {
+	t, err := topicMetadata(ctx, client, topic)
+	if err != nil {
+		return 0, err
+	}
+	return len(t.Partitions), nil
+}
+
+// topicMetadata returns topic's metadata, or an error wrapping
+// ErrTopicNotFound with a hint on how to create it.
+func topicMetadata(ctx context.Context, client *kafka.Client, topic string) (kafka.Topic, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %q from %s: %w", topic, client.Addr, err)
+		return kafka.Topic{}, fmt.Errorf("reading metadata of topic %q from %s: %w", topic, client.Addr, err)
 	}
 	for _, t := range md.Topics {
 		if t.Name != topic {
@@ -27,9 +37,9 @@ func Partitions(ctx context.Context, client *kafka.Client, topic string) (int, e
 			break
 		}
 		if t.Error != nil {
-			return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, t.Error)
+			return kafka.Topic{}, fmt.Errorf("reading metadata of topic %q: %w", topic, t.Error)
 		}
-		return len(t.Partitions), nil
+		return t, nil
 	}
-	return 0, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", topic, ErrTopicNotFound, topic)
+	return kafka.Topic{}, fmt.Errorf("topic %q: %w (create it with 'jobctl topic create --topic %s --partitions N')", topic, ErrTopicNotFound, topic)
 }
