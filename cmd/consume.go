@@ -13,6 +13,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/output"
+	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/worker"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -57,7 +58,11 @@ The first SIGINT/SIGTERM stops starting jobs and waits up to --grace for
 running ones (it says how many); a second one stops at once, leaving
 unfinished jobs uncommitted for the next owner. The consumer exits 0
 after --timeout without new jobs (0 = run until stopped) and prints a
-summary (-o json: as JSON on stdout).`
+summary (-o json: as JSON on stdout).
+
+Unless --scheduler=false (consume.scheduler), the consumer also runs the
+scheduler of periodic schedules ('jobctl schedule'): all consumers of the
+topic elect one leader that writes each tick's job.`
 
 const consumeExample = `  jobctl consume --group workers
   jobctl consume -g workers --concurrency 16 --timeout 0 --metrics-addr 127.0.0.1:9100
@@ -90,6 +95,7 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "consume.instance_id", "instance-id", "")
 	addKeyFlag(f, "consume.session_timeout", "session-timeout", "")
 	addKeyFlag(f, "consume.metrics_addr", "metrics-addr", "")
+	addKeyFlag(f, "consume.scheduler", "scheduler", "")
 	addKeyFlag(f, "handler.name", "handler", "")
 	addKeyFlag(f, "handler.sleep.duration", "sleep", "")
 	addKeyFlag(f, "handler.sleep.jitter", "sleep-jitter", "")
@@ -180,7 +186,24 @@ func runConsume(ctx context.Context, app *App) error {
 	}
 	app.Logger.Info("consuming", "group", cfg.Group.ID, "topic", cfg.Topic, "worker", w.ID(),
 		"handler", cfg.Handler.Name, "concurrency", cfg.Consume.Concurrency, "timeout", cfg.Timeout)
+	// The periodic-schedule scheduler runs beside the worker and stops
+	// with it (see pkg/schedule: one of all consumers leads).
+	schedCtx, stopScheduler := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	if cfg.Consume.Scheduler {
+		sched := schedule.NewScheduler(conn, schedule.SchedulerConfig{JobTopic: cfg.Topic, SessionTimeout: cfg.Consume.SessionTimeout, Logger: app.Logger})
+		go func() {
+			defer close(schedDone)
+			if err := sched.Run(schedCtx); err != nil {
+				app.Logger.Error("the scheduler stopped; this process fires no scheduled jobs", "err", err)
+			}
+		}()
+	} else {
+		close(schedDone)
+	}
 	sum, err := w.Run(ctx)
+	stopScheduler()
+	<-schedDone
 	if err != nil {
 		return err
 	}

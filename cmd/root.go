@@ -238,6 +238,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newJobsCmd(app),
 		newDevCmd(app),
 		newDLQCmd(app),
+		newScheduleCmd(app),
 		newBenchCmd(app),
 	)
 	// Completion scripts must work even where the configuration is broken.

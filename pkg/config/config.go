@@ -73,6 +73,7 @@ type ConsumeConfig struct {
 	CommitInterval  time.Duration `mapstructure:"commit_interval"`
 	MaxAttempts     int           `mapstructure:"max_attempts"`
 	MetricsAddr     string        `mapstructure:"metrics_addr"`
+	Scheduler       bool          `mapstructure:"scheduler"`
 	JobTimeout      time.Duration `mapstructure:"job_timeout"`
 	RetryBackoff    time.Duration `mapstructure:"retry_backoff"`
 	RetryBackoffMax time.Duration `mapstructure:"retry_backoff_max"`

@@ -87,6 +87,7 @@ var Keys = []Key{
 	{Name: "consume.instance_id", Kind: KindString, Default: "", Usage: "static group membership id (unique per process): a restart within the session timeout keeps its partitions without a rebalance"},
 	{Name: "consume.session_timeout", Kind: KindDuration, Default: 10 * time.Second, Usage: "how long the group waits for a silent member before giving its partitions away"},
 	{Name: "consume.metrics_addr", Kind: KindString, Default: "", Usage: "serve Prometheus metrics at http://ADDR/metrics and Go profiles at /debug/pprof/ while consuming (empty = off)"},
+	{Name: "consume.scheduler", Kind: KindBool, Default: true, Usage: "run the periodic-schedule scheduler too (one consumer of all leads and fires ticks)"},
 
 	{Name: "handler.name", Kind: KindString, Default: "sleep", Usage: "job handler: sleep (simulated work) or exec (run a command)"},
 	{Name: "handler.sleep.duration", Kind: KindDuration, Default: 100 * time.Millisecond, Usage: "sleep handler: time per job"},
