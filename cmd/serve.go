@@ -11,6 +11,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/metrics"
+	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/view"
 	"github.com/spf13/cobra"
 )
@@ -99,6 +100,7 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		Enqueuer:     w,
 		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
 		DeadLetters:  deadletter.NewService(conn, cfg.Topic, 0),
+		Schedules:    schedule.NewStore(conn, cfg.Topic),
 		Metrics:      m,
 		Logger:       app.Logger,
 		Token:        cfg.API.Token,

@@ -72,6 +72,9 @@ type Options struct {
 	// DeadLetters serves GET /dlq and POST /dlq/replay (optional:
 	// without it they answer 503).
 	DeadLetters DeadLetters
+	// Schedules serves /schedules (optional: without it those routes
+	// answer 503).
+	Schedules Schedules
 
 	// Token, when set, is the bearer token required for POST, and for
 	// every read except /, /healthz, /readyz and /openapi.json when

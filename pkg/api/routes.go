@@ -42,6 +42,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/openapi.json", open, s.handleOpenAPI},
 		{"GET", "/dlq", read, s.handleListDeadLetters},
 		{"POST", "/dlq/replay", write, s.handleReplayDeadLetters},
+		{"GET", "/schedules", read, s.handleListSchedules},
+		{"POST", "/schedules", write, s.handlePutSchedule},
+		{"GET", "/schedules/{name}", read, s.handleGetSchedule},
+		{"DELETE", "/schedules/{name}", write, s.handleDeleteSchedule},
+		{"POST", "/schedules/{name}/pause", write, s.handlePauseSchedule},
+		{"POST", "/schedules/{name}/resume", write, s.handleResumeSchedule},
 	}
 }
 
