@@ -251,3 +251,89 @@ func mustLoc(t *testing.T, name string) *time.Location {
 	}
 	return l
 }
+
+// TestScheduleAPI: the same verbs over HTTP; writes need the token when
+// api.token is set, errors are JSON.
+func TestScheduleAPI(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := createTopic(t, tgt, 1)
+		const token = "s3cret"
+		srv := startServe(t, tgt, topic, "JOBCTL_API_TOKEN="+token)
+		auth := []string{"Authorization", "Bearer " + token}
+
+		resp, body := srv.do(t, "GET", "/schedules", "")
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"schedules":[]}` {
+			t.Fatalf("GET /schedules before any: %d %s", resp.StatusCode, body)
+		}
+		create := `{"name": "api-1", "cron": "*/5 * * * *", "type": "cleanup", "payload": {"x": 1}, "catch_up": "skip"}`
+		resp, body = srv.do(t, "POST", "/schedules", create)
+		wantJSONError(t, "POST /schedules without the token", resp, body, 401)
+		for _, c := range []struct {
+			body, want string
+		}{
+			{`{"name": "bad", "cron": "* * *"}`, "bad cron spec"},
+			{`{"name": "bad", "cron": "* * * * *", "tz": "Nowhere/City"}`, "unknown time zone"},
+			{`{"name": "bad", "cron": "* * * * *", "catch_up": "most"}`, "catch_up"},
+			{`{"name": "bad", "cron": "* * * * *", "typo": 1}`, "typo"},
+			{`{"cron": "* * * * *"}`, "needs a name"},
+		} {
+			resp, body = srv.do(t, "POST", "/schedules", c.body, auth...)
+			wantJSONError(t, "POST /schedules "+c.body, resp, body, 400)
+			if !strings.Contains(string(body), c.want) {
+				t.Errorf("POST /schedules %s: %s does not name %q", c.body, body, c.want)
+			}
+		}
+		var got schedule.Listed
+		resp, body = srv.do(t, "POST", "/schedules", create, auth...)
+		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Name != "api-1" || got.CatchUp != schedule.CatchUpSkip ||
+			got.NextRun.IsZero() || got.NextRun.Minute()%5 != 0 || compact(got.Payload) != `{"x":1}` {
+			t.Fatalf("POST /schedules: %d %s", resp.StatusCode, body)
+		}
+		resp, body = srv.do(t, "GET", "/schedules/api-1", "")
+		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Cron != "*/5 * * * *" || got.Type != "cleanup" {
+			t.Fatalf("GET /schedules/api-1: %d %s", resp.StatusCode, body)
+		}
+		resp, body = srv.do(t, "GET", "/schedules/nope", "")
+		wantJSONError(t, "GET /schedules/nope", resp, body, 404)
+
+		for _, path := range []string{"/schedules/api-1/pause", "/schedules/api-1/resume"} {
+			resp, body = srv.do(t, "POST", path, "")
+			wantJSONError(t, "POST "+path+" without the token", resp, body, 401)
+		}
+		resp, body = srv.do(t, "POST", "/schedules/api-1/pause", "", auth...)
+		got = schedule.Listed{}
+		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || !got.Paused || !got.NextRun.IsZero() {
+			t.Fatalf("pause: %d %s", resp.StatusCode, body)
+		}
+		r := mustJobctl(t, tgt, "schedule", "get", "api-1", "-t", topic)
+		if !strings.Contains(r.Stdout, "Paused:     true") {
+			t.Errorf("the CLI does not see the pause: %s", r.Stdout)
+		}
+		resp, body = srv.do(t, "POST", "/schedules/api-1/resume", "", auth...)
+		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Paused {
+			t.Fatalf("resume: %d %s", resp.StatusCode, body)
+		}
+		resp, body = srv.do(t, "POST", "/schedules/nope/pause", "", auth...)
+		wantJSONError(t, "pause of a missing schedule", resp, body, 404)
+
+		var list struct {
+			Schedules []schedule.Listed `json:"schedules"`
+		}
+		resp, body = srv.do(t, "GET", "/schedules", "")
+		if resp.StatusCode != 200 || json.Unmarshal(body, &list) != nil || len(list.Schedules) != 1 || list.Schedules[0].Name != "api-1" {
+			t.Fatalf("GET /schedules: %d %s", resp.StatusCode, body)
+		}
+		resp, body = srv.do(t, "DELETE", "/schedules/api-1", "")
+		wantJSONError(t, "DELETE without the token", resp, body, 401)
+		resp, body = srv.do(t, "DELETE", "/schedules/api-1", "", auth...)
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"deleted":"api-1"}` {
+			t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+		}
+		resp, body = srv.do(t, "DELETE", "/schedules/api-1", "", auth...)
+		wantJSONError(t, "second DELETE", resp, body, 404)
+		resp, body = srv.do(t, "GET", "/schedules", "")
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"schedules":[]}` {
+			t.Fatalf("GET /schedules after delete: %d %s", resp.StatusCode, body)
+		}
+	})
+}
