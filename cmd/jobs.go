@@ -15,15 +15,17 @@ import (
 func newJobsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List and inspect jobs, read from the topic",
+		Short: "List, inspect, cancel and retry jobs",
 		Long: `List and inspect jobs. Each command reads the whole topic into a job view
 (the same one 'jobctl serve' keeps), waits until it has read every
 partition to its current end, prints, and exits. No consumer group is
 used and nothing is committed, so it never disturbs the workers.
+'cancel' and 'retry' write: a record to the control topic, a new run to
+the job topic.
 
 For a server that keeps the view and answers over HTTP, use 'jobctl serve'.`,
 	}
-	cmd.AddCommand(newJobsListCmd(app), newJobsGetCmd(app))
+	cmd.AddCommand(newJobsListCmd(app), newJobsGetCmd(app), newJobsCancelCmd(app), newJobsRetryCmd(app))
 	return cmd
 }
 
@@ -56,7 +58,7 @@ says so and gives the --after value for the next page.`,
 			if opts.Status != "" {
 				q.Status = job.Status(strings.ToUpper(opts.Status))
 				if !q.Status.Valid() {
-					return usageErrorf("--status %q: want NEW, RUNNING, DONE or FAILED", opts.Status)
+					return usageErrorf("--status %q: want NEW, RUNNING, DONE, FAILED, DEAD or CANCELED", opts.Status)
 				}
 			}
 			if opts.Limit < 0 {
@@ -77,7 +79,7 @@ says so and gives the --after value for the next page.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Status, "status", "", "only jobs whose current status is this: NEW, RUNNING, DONE or FAILED")
+	f.StringVar(&opts.Status, "status", "", "only jobs whose current status is this: NEW, RUNNING, DONE, FAILED, DEAD or CANCELED")
 	f.StringVar(&opts.Type, "type", "", "only jobs of this type")
 	f.IntVar(&opts.Limit, "limit", 100, "at most this many jobs (0 = all)")
 	f.StringVar(&opts.After, "after", "", "start after this job id (the last id of the previous page)")

@@ -238,6 +238,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newJobsCmd(app),
 		newDevCmd(app),
 		newDLQCmd(app),
+		newGroupCmd(app),
 		newScheduleCmd(app),
 		newBenchCmd(app),
 	)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobctl/jobctl/pkg/admin"
 	"github.com/jobctl/jobctl/pkg/api"
+	"github.com/jobctl/jobctl/pkg/control"
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/metrics"
@@ -94,6 +95,9 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, WaitForBroker: true, Logger: app.Logger, Metrics: m})
 	w := ledger.NewWriter(conn, cfg.Topic)
 	defer w.Close()
+	ctl := control.NewController(conn, cfg.Topic)
+	defer ctl.Close()
+	controlState := control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: app.Logger})
 
 	srv := api.New(api.Options{
 		Store:        v,
@@ -101,6 +105,8 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
 		DeadLetters:  deadletter.NewService(conn, cfg.Topic, 0),
 		Schedules:    schedule.NewStore(conn, cfg.Topic),
+		Control:      ctl,
+		Paused:       controlState,
 		Metrics:      m,
 		Logger:       app.Logger,
 		Token:        cfg.API.Token,
@@ -122,6 +128,14 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	defer cancel()
 	viewDone := make(chan error, 1)
 	go func() { viewDone <- v.Run(ctx) }()
+	controlDone := make(chan struct{})
+	go func() {
+		defer close(controlDone)
+		if err := controlState.Run(ctx); err != nil {
+			app.Logger.Warn("reading the control topic stopped", "err", err)
+		}
+	}()
+	defer func() { cancel(); <-controlDone }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ctx, ln) }()
 

@@ -75,6 +75,11 @@ type Options struct {
 	// Schedules serves /schedules (optional: without it those routes
 	// answer 503).
 	Schedules Schedules
+	// Control serves cancel, retry, pause and resume, and Paused the
+	// paused groups in /stats (both optional: without Control those
+	// routes answer 503).
+	Control Controller
+	Paused  PausedGroups
 
 	// Token, when set, is the bearer token required for POST, and for
 	// every read except /, /healthz, /readyz and /openapi.json when

@@ -48,6 +48,10 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/schedules/{name}", write, s.handleDeleteSchedule},
 		{"POST", "/schedules/{name}/pause", write, s.handlePauseSchedule},
 		{"POST", "/schedules/{name}/resume", write, s.handleResumeSchedule},
+		{"POST", "/jobs/{id}/cancel", write, s.handleCancelJob},
+		{"POST", "/jobs/{id}/retry", write, s.handleRetryJob},
+		{"POST", "/groups/{group}/pause", write, s.handlePauseGroup},
+		{"POST", "/groups/{group}/resume", write, s.handleResumeGroup},
 	}
 }
 

@@ -16,6 +16,9 @@ type Stats struct {
 	Throughput view.Throughput `json:"throughput"`
 	View       view.Progress   `json:"view"`
 	Lag        LagStats        `json:"lag"`
+	// PausedGroups are the consumer groups paused now (jobctl group
+	// pause).
+	PausedGroups []string `json:"paused_groups"`
 }
 
 // LagStats are the consumer groups' positions, as of ReadAt.
@@ -33,6 +36,8 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Throughput: s.opts.Store.Throughput(),
 		View:       s.opts.Store.Progress(),
 		Lag:        s.lag.get(r.Context()),
+
+		PausedGroups: s.pausedGroups(),
 	}
 	if st.View.Partitions == nil {
 		st.View.Partitions = []view.PartitionProgress{}

@@ -270,7 +270,7 @@ func (s *scratch) createTopic(ctx context.Context, name string, partitions int) 
 	defer cancel()
 	// Record the names first: a create that times out may still happen.
 	// Workers create the job topic's delay and dead-letter topics.
-	s.topics = append(s.topics, name, ledger.DelayTopic(name), ledger.DLQTopic(name))
+	s.topics = append(s.topics, name, ledger.DelayTopic(name), ledger.DLQTopic(name), ledger.ControlTopic(name))
 	if _, err := admin.New(s.conn.Client()).CreateTopic(createCtx, name, partitions, 1, nil, false); err != nil {
 		return "", fmt.Errorf("creating scratch topic: %w", err)
 	}

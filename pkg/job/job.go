@@ -28,17 +28,21 @@ const (
 	// StatusDead is a job whose last attempt failed, or that could never
 	// run (a permanent error): it is in the dead-letter topic.
 	StatusDead Status = "DEAD"
+	// StatusCancelled is a run stopped by 'jobctl jobs cancel': it never
+	// started, or its handler's context was cancelled. It is not retried
+	// and not dead-lettered; an explicit retry starts a new run.
+	StatusCancelled Status = "CANCELED"
 )
 
 // Statuses lists every valid status, in lifecycle order.
-var Statuses = []Status{StatusNew, StatusRunning, StatusDone, StatusFailed, StatusDead}
+var Statuses = []Status{StatusNew, StatusRunning, StatusDone, StatusFailed, StatusDead, StatusCancelled}
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool { return s.rank() >= 0 }
 
 // Terminal reports whether no further status follows s within one attempt.
 func (s Status) Terminal() bool {
-	return s == StatusDone || s == StatusFailed || s == StatusDead
+	return s == StatusDone || s == StatusFailed || s == StatusDead || s == StatusCancelled
 }
 
 func (s Status) rank() int {
@@ -47,7 +51,7 @@ func (s Status) rank() int {
 		return 0
 	case StatusRunning:
 		return 1
-	case StatusDone, StatusFailed, StatusDead:
+	case StatusDone, StatusFailed, StatusDead, StatusCancelled:
 		return 2
 	}
 	return -1
@@ -135,7 +139,7 @@ func (e Event) Validate() error {
 		return errors.New("status is missing")
 	}
 	if !e.Status.Valid() {
-		return fmt.Errorf("status %q is not one of NEW, RUNNING, DONE, FAILED, DEAD", string(e.Status))
+		return fmt.Errorf("status %q is not one of NEW, RUNNING, DONE, FAILED, DEAD, CANCELED", string(e.Status))
 	}
 	if e.Attempt < 0 {
 		return fmt.Errorf("attempt %d is negative", e.Attempt)

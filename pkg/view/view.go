@@ -113,7 +113,7 @@ type View struct {
 	mu       sync.RWMutex
 	jobs     map[string]*entry
 	order    *btree.BTreeG[*entry]
-	counts   [numStatuses]int
+	counts   []int             // by index into job.Statuses
 	strs     map[string]string // interned type and worker names
 	rate     rateWindow
 	seq      uint64
@@ -155,14 +155,6 @@ type hist struct {
 	status  uint8
 }
 
-const numStatuses = 5 // len(job.Statuses), checked in init
-
-func init() {
-	if len(job.Statuses) != numStatuses {
-		panic("view: numStatuses does not match job.Statuses")
-	}
-}
-
 func statusIndex(s job.Status) uint8 {
 	for i, st := range job.Statuses {
 		if st == s {
@@ -192,6 +184,7 @@ func New(opts Options) *View {
 		now:      opts.Now,
 		log:      opts.Logger,
 		jobs:     make(map[string]*entry),
+		counts:   make([]int, len(job.Statuses)),
 		order:    btree.NewG(32, func(a, b *entry) bool { return compareIDText(a.id.String(), b.id.String()) < 0 }),
 		strs:     make(map[string]string),
 		subs:     make(map[*Subscription]struct{}),
@@ -472,7 +465,7 @@ func probe(idText string) (*entry, bool) {
 func (v *View) Counts() Counts {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	c := Counts{ByStatus: make(map[job.Status]int, numStatuses)}
+	c := Counts{ByStatus: make(map[job.Status]int, len(job.Statuses))}
 	for i, st := range job.Statuses {
 		c.ByStatus[st] = v.counts[i]
 		c.Total += v.counts[i]

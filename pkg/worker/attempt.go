@@ -34,6 +34,10 @@ func (w *Worker) slot(ctx context.Context, n int) {
 		if t == nil {
 			return
 		}
+		if !w.waitWhilePaused(ctx, t) {
+			w.pool.release(t) // stopping, or the partition is given up
+			continue
+		}
 		w.runAttempt(t, workerID)
 	}
 }
@@ -55,9 +59,21 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 	ev.Errors = nil
 	ev.RetryAt = time.Time{}
 
-	ctx, cancel := p.handlerCtx, context.CancelFunc(func() {})
+	// Registered before the cancel check: a cancel written meanwhile
+	// either is seen by the check or finds the attempt registered.
+	attemptCtx, cancelAttempt := context.WithCancelCause(p.handlerCtx)
+	untrack := w.attempts.track(t.key, ev.Run, cancelAttempt)
+	defer untrack()
+	defer cancelAttempt(nil)
+	if w.control.Cancelled(t.key, ev.Run) {
+		w.pool.release(t)
+		now := time.Now()
+		p.results <- w.cancelledOutcome(t, ev, now, now, false)
+		return
+	}
+	ctx, cancel := attemptCtx, context.CancelFunc(func() {})
 	if pol.Timeout > 0 {
-		ctx, cancel = context.WithTimeoutCause(p.handlerCtx, pol.Timeout, errTimeout{pol.Timeout})
+		ctx, cancel = context.WithTimeoutCause(attemptCtx, pol.Timeout, errTimeout{pol.Timeout})
 	}
 	w.running.Add(1)
 	started := time.Now()
@@ -66,6 +82,7 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 	stopRunning()
 	ended := time.Now()
 	timedOut := errors.As(context.Cause(ctx), new(errTimeout))
+	cancelled := errors.Is(context.Cause(attemptCtx), errCancelled)
 	cancel()
 	w.running.Add(-1)
 	w.pool.release(t)
@@ -75,6 +92,10 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 		// fault. Nothing is recorded; the offset stays uncommitted.
 		p.log.Warn("job stopped before it finished; it is left for the next owner", "job_id", ev.JobID, "attempt", ev.Attempt, "offset", t.offset)
 		w.count(&w.stats.interrupted)
+		return
+	}
+	if err != nil && cancelled {
+		p.results <- w.cancelledOutcome(t, ev, started, ended, true)
 		return
 	}
 	if timedOut && err != nil {

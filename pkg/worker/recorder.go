@@ -27,6 +27,7 @@ type outcome struct {
 
 	started, ended time.Time
 	dropped        bool // not written (stopping): the offset stays uncommitted
+	notStarted     bool // cancelled before it started: no processed log line
 }
 
 // recordLoop writes the partition's outcomes in batches until the
@@ -136,8 +137,8 @@ func (p *partition) finish(batch []*outcome) {
 	now := time.Now()
 	lines := make([]ProcessedRecord, 0, len(batch))
 	for _, o := range batch {
-		if o.dropped || o.task == nil {
-			continue // not written, or a poison record: no attempt ran
+		if o.dropped || o.task == nil || o.notStarted {
+			continue // not written, a poison record, or cancelled before it ran
 		}
 		ev := o.event
 		lines = append(lines, ProcessedRecord{

@@ -14,6 +14,7 @@
 //   - retry.go      policies and backoff (retries wait in pkg/delay)
 //   - recorder.go   writing outcomes: delay record, dead letter, event
 //   - commit.go     committing contiguous completed offsets
+//   - control.go    cancel and pause (pkg/control's topic)
 //   - tracker.go    which offsets are complete
 //
 // Group membership (static, cooperative, heartbeats throughout) is
@@ -31,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/control"
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/delay"
 	"github.com/jobctl/jobctl/pkg/group"
@@ -121,6 +123,8 @@ type Summary struct {
 	Done      int64 `json:"done"`
 	Failed    int64 `json:"failed"`
 	Dead      int64 `json:"dead"`
+	// Cancelled counts runs ended CANCELED (not in Processed).
+	Cancelled int64 `json:"cancelled"`
 	// Invalid counts poison records (moved to the dead-letter topic);
 	// Skipped counts job events that are not NEW; DuplicatesSkipped NEW
 	// records of jobs the group had already run.
@@ -178,6 +182,10 @@ type Worker struct {
 	pool   *jobPool
 	member *group.Member
 
+	control  *control.Tail
+	attempts attemptsByJob
+	paused   atomic.Bool // the group is paused (control.go)
+
 	// handlerCtx ends when running handlers must stop (grace over,
 	// abort); writeCtx when nothing more may be written (abort).
 	handlerCtx context.Context
@@ -189,7 +197,7 @@ type Worker struct {
 	running      atomic.Int64 // attempts running now
 	lastActivity atomic.Int64 // unix nanos of the last record fetched or outcome written
 	stats        struct {
-		processed, done, failed, dead, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
+		processed, done, failed, dead, cancelled, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
 	}
 	assignments atomic.Int64
 	firstJob    atomic.Int64
@@ -238,6 +246,8 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 		w.policies[typ] = cfg.Policy.override(p)
 	}
 	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
+	w.attempts.byID = map[string]runningAttempt{}
+	w.control = control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: w.log.With("part", "control"), OnChange: w.onControl})
 	return w, nil
 }
 
@@ -260,6 +270,11 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 	if err := ledger.EnsureAuxTopics(ctx, w.conn, w.cfg.Topic); err != nil {
 		return Summary{}, err
 	}
+	stopControl, ok := w.startControl(ctx)
+	if !ok {
+		return w.summary(start, ctx), nil // stopped while starting
+	}
+	defer stopControl()
 	if w.cfg.ProcessedLog != "" {
 		plog, err := OpenProcessedLog(w.cfg.ProcessedLog)
 		if err != nil {
@@ -499,9 +514,9 @@ func (w *Worker) watchIdle(stopCtx context.Context, stop context.CancelCauseFunc
 			return
 		case <-t.C:
 		}
-		// Busy, or not in the group yet (the first join can wait for a
-		// crashed member's session to expire): not idle.
-		if w.running.Load() > 0 || w.pool.queued() > 0 || w.member.Generation() < 0 {
+		// Busy, not in the group yet (the first join can wait for a
+		// crashed member's session to expire), or paused: not idle.
+		if w.running.Load() > 0 || w.pool.queued() > 0 || w.member.Generation() < 0 || w.paused.Load() {
 			w.noteActivity()
 			continue
 		}
@@ -519,6 +534,13 @@ func (w *Worker) count(c *atomic.Int64) { c.Add(1) }
 
 // countOutcome counts a written attempt outcome.
 func (w *Worker) countOutcome(status job.Status, at time.Time) {
+	if w.metrics != nil {
+		w.metrics.JobsProcessed.WithLabelValues(string(status)).Inc()
+	}
+	if status == job.StatusCancelled {
+		w.stats.cancelled.Add(1)
+		return
+	}
 	w.stats.processed.Add(1)
 	switch status {
 	case job.StatusDone:
@@ -531,15 +553,12 @@ func (w *Worker) countOutcome(status job.Status, at time.Time) {
 	n := at.UnixNano()
 	w.firstJob.CompareAndSwap(0, n)
 	w.lastJob.Store(n)
-	if w.metrics != nil {
-		w.metrics.JobsProcessed.WithLabelValues(string(status)).Inc()
-	}
 }
 
 func (w *Worker) summary(start time.Time, stopCtx context.Context) Summary {
 	s := Summary{
 		Group: w.cfg.Group, Topic: w.cfg.Topic, Worker: w.id,
-		Processed: w.stats.processed.Load(), Done: w.stats.done.Load(), Failed: w.stats.failed.Load(), Dead: w.stats.dead.Load(),
+		Processed: w.stats.processed.Load(), Done: w.stats.done.Load(), Failed: w.stats.failed.Load(), Dead: w.stats.dead.Load(), Cancelled: w.stats.cancelled.Load(),
 		Invalid: w.stats.invalid.Load(), Skipped: w.stats.skipped.Load(), DuplicatesSkipped: w.stats.duplicates.Load(),
 		Reexecuted: w.stats.reexecuted.Load(), Interrupted: w.stats.interrupted.Load(), Abandoned: w.stats.abandoned.Load(),
 		Assignments:    int(w.assignments.Load()),
