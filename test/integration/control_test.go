@@ -177,7 +177,8 @@ func TestControlCancelAndRetry(t *testing.T) {
 
 // TestControlPauseResume: no job of a paused group starts, also in a
 // member started while it is paused (whose idle timeout does not fire
-// meanwhile); after resume all run.
+// meanwhile); after resume all run. A job running when the pause comes
+// finishes; the one queued behind it waits for the resume.
 func TestControlPauseResume(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		topic := createTopic(t, tgt, 2)
@@ -228,6 +229,40 @@ func TestControlPauseResume(t *testing.T) {
 		for _, rec := range p {
 			if rec.Started.Before(resumed) {
 				t.Errorf("job %s started at %s, before the resume at %s", rec.JobID, rec.Started, resumed)
+			}
+		}
+
+		// Paused while a job runs: it finishes; the queued one waits.
+		slow := wkJobs("s-"+uniqueName(t, ""), 2)
+		c := wkStart(t, tgt, "consume", "-t", topic, "-g", group, "-c", "1", "--sleep", "2s", "--timeout", "0", "--commit-interval", "200ms")
+		wkProduce(t, tgt, topic, slow)
+		var first, second job.Event
+		wkWaitUntil(t, 60*time.Second, "a slow job to be RUNNING", func() bool {
+			l := wkIndex(t, readTopic(t, tgt, topic))
+			for i, j := range slow {
+				if len(l.running[j.JobID.String()]) > 0 {
+					first, second = j, slow[1-i]
+					return true
+				}
+			}
+			return false
+		})
+		mustJobctl(t, tgt, "-t", topic, "group", "pause", group)
+		wkWaitUntil(t, 30*time.Second, "the running job to finish while paused", func() bool {
+			return len(wkIndex(t, readTopic(t, tgt, topic)).dones[first.JobID.String()]) == 1
+		})
+		time.Sleep(2500 * time.Millisecond)
+		if l := wkIndex(t, readTopic(t, tgt, topic)); len(l.running[second.JobID.String()]) > 0 || len(l.dones[second.JobID.String()]) > 0 {
+			t.Fatalf("the queued job started while the group was paused")
+		}
+		mustJobctl(t, tgt, "-t", topic, "group", "resume", group)
+		wkWaitDone(t, tgt, topic, slow, 60*time.Second)
+		if code := c.stop(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+			t.Errorf("consume exited %d; stderr:\n%s", code, c.stderr.String())
+		}
+		for _, want := range []string{"group paused", "group resumed"} {
+			if !strings.Contains(c.stderr.String(), want) {
+				t.Errorf("no %q in the log:\n%s", want, c.stderr.String())
 			}
 		}
 	})
