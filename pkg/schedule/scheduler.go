@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -266,7 +267,11 @@ func (s *Scheduler) leadLoop(ctx context.Context, stored map[string]int64) {
 				if ctx.Err() != nil {
 					return
 				}
-				s.log.Warn("storing the scheduler state failed (retried with the next tick)", "err", err)
+				if errors.Is(err, kafka.OffsetMetadataTooLarge) {
+					s.log.Error("the scheduler state is over the broker's offset.metadata.max.bytes: too many schedules (or too long names) to store; a new leader may fire the ticks since the last stored state again (same job ids)", "bytes", len(st), "schedules", len(last))
+				} else {
+					s.log.Warn("storing the scheduler state failed (retried with the next tick)", "err", err)
+				}
 			} else {
 				committed, stored = st, last
 			}
