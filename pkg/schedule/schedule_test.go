@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,14 @@ func equal(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+func TestQuietHandlerDemotesInfoOnly(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(quietHandler{slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo})}).With("group", "g")
+	log.Info("joined the group")
+	log.Warn("heartbeat failed")
+	if out := b.String(); strings.Contains(out, "joined") || !strings.Contains(out, "level=WARN msg=\"heartbeat failed\" group=g") {
+		t.Errorf("log:\n%s", out)
+	}
 }

@@ -107,7 +107,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		Group:          s.group,
 		Topic:          LeaderTopic(s.cfg.JobTopic),
 		SessionTimeout: s.cfg.SessionTimeout,
-		Logger:         s.log,
+		Logger:         slog.New(quietHandler{s.log.Handler()}),
 	}, s)
 	if err != nil {
 		return err
