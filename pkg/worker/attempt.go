@@ -62,8 +62,8 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 	// Registered before the cancel check: a cancel written meanwhile
 	// either is seen by the check or finds the attempt registered.
 	attemptCtx, cancelAttempt := context.WithCancelCause(p.handlerCtx)
-	untrack := w.attempts.track(t.key, ev.Run, cancelAttempt)
-	defer untrack()
+	w.attempts.track(t.key, ev.Run, cancelAttempt)
+	defer w.attempts.untrack(t.key)
 	defer cancelAttempt(nil)
 	if w.control.Cancelled(t.key, ev.Run) {
 		w.pool.release(t)

@@ -32,16 +32,17 @@ type runningAttempt struct {
 	cancel context.CancelCauseFunc
 }
 
-// track registers a running attempt; the returned func unregisters it.
-func (a *attemptsByJob) track(id string, run int, cancel context.CancelCauseFunc) func() {
+// track registers a running attempt; untrack unregisters it.
+func (a *attemptsByJob) track(id string, run int, cancel context.CancelCauseFunc) {
 	a.mu.Lock()
 	a.byID[id] = runningAttempt{run: run, cancel: cancel}
 	a.mu.Unlock()
-	return func() {
-		a.mu.Lock()
-		delete(a.byID, id)
-		a.mu.Unlock()
-	}
+}
+
+func (a *attemptsByJob) untrack(id string) {
+	a.mu.Lock()
+	delete(a.byID, id)
+	a.mu.Unlock()
 }
 
 // cancel ends the running attempt of job id if its run is up to run.
