@@ -28,9 +28,6 @@ type SchedulerConfig struct {
 	// keeps the leadership (default 10s; brokers accept 6s and more).
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
-	// Fired is called after each batch of jobs is acknowledged (tests,
-	// metrics).
-	Fired func(events []job.Event)
 }
 
 // Scheduler runs in every `jobctl consume`. All of them join the consumer
@@ -252,9 +249,6 @@ func (s *Scheduler) leadLoop(ctx context.Context, stored map[string]int64) {
 			}
 			for _, e := range fire {
 				s.log.Debug("fired", "job_id", e.JobID.String())
-			}
-			if s.cfg.Fired != nil {
-				s.cfg.Fired(fire)
 			}
 		}
 		cursors = next
