@@ -99,6 +99,24 @@ func TestCancelledJobNeverStarts(t *testing.T) {
 	}
 }
 
+func TestCancelledRetryIsNotReleasedIntoAnAttempt(t *testing.T) {
+	rig := newControlRig(t)
+	rig.apply(control.Record{Kind: control.KindCancel, JobID: job.NumericID(9), Run: 0})
+	// A retry released by the delay topic: attempt 1 was made, for group g.
+	jid := job.NumericID(9)
+	ev := job.Event{JobID: jid, Status: job.StatusNew, Attempt: 1, Group: "g"}
+	if err := rig.w.pool.submit(context.Background(), &task{p: rig.p, key: "9", event: ev}); err != nil {
+		t.Fatal(err)
+	}
+	o := rig.next(t)
+	if o.event.Status != job.StatusCancelled || o.event.Attempt != 2 || !o.notStarted || o.retry != nil {
+		t.Fatalf("released retry of a cancelled run: %+v, want CANCELED at attempt 2 without running", o.event)
+	}
+	if rig.ran.Load() != 0 {
+		t.Fatal("the handler ran")
+	}
+}
+
 func TestCancelStopsARunningJob(t *testing.T) {
 	rig := newControlRig(t)
 	rig.submit(t, "2", "block", 0)
