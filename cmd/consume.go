@@ -92,6 +92,7 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "consume.retry_backoff_max", "retry-backoff-max", "")
 	addArrayFlag(f, "consume.type_policies", "type-policy")
 	addKeyFlag(f, "consume.dedup_window", "dedup-window", "")
+	addKeyFlag(f, "consume.from", "from", "")
 	addKeyFlag(f, "consume.instance_id", "instance-id", "")
 	addKeyFlag(f, "consume.session_timeout", "session-timeout", "")
 	addKeyFlag(f, "consume.metrics_addr", "metrics-addr", "")
@@ -178,6 +179,7 @@ func runConsume(ctx context.Context, app *App) error {
 		IdleTimeout:    cfg.Timeout,
 		ProcessedLog:   cfg.Consume.ProcessedLog,
 		DedupWindow:    dedup,
+		From:           cfg.Consume.From,
 		InstanceID:     cfg.Consume.InstanceID,
 		SessionTimeout: cfg.Consume.SessionTimeout,
 	}, h, worker.Options{Logger: app.Logger, Metrics: m, Abort: Abort(ctx)})

@@ -6,13 +6,16 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/producer"
 	"github.com/spf13/cobra"
 )
 
 func newProduceCmd(app *App) *cobra.Command {
+	var when produceWhen
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Emit NEW jobs onto the topic: mock jobs, or JSON lines from a file or stdin",
@@ -23,6 +26,11 @@ seed's producer). With -f it reads one job per line instead, from a file or
 from stdin (-f -); each line is a JSON job such as the seed's payload
 {"job_id": 1234, "status": "NEW"}, optionally with "type" and "payload".
 A line without job_id gets a unique id; a status other than NEW is refused.
+
+--delay 5m or --at 2026-12-24T18:00:00Z makes the jobs wait: they are
+SCHEDULED until then and run within about a second of it (a line's own
+"run_at" wins over both). A time in the past means now; more than a year
+ahead is refused.
 
 Records are keyed by job id and partitioned like the Java client (murmur2).
 A job counts as sent only when all in-sync replicas acknowledged it; each
@@ -35,9 +43,11 @@ On a terminal a progress line shows long runs; a summary ends every run
 		Example: `  jobctl produce --count 1000
   jobctl produce --count 100000 --rate 500 --type email --payload '{"to":"a@b.c"}'
   echo '{"job_id": 1234, "status": "NEW"}' | jobctl produce -f -
+  jobctl produce --count 10 --delay 5m
+  echo '{"type": "report", "run_at": "2026-12-24T18:00:00Z"}' | jobctl produce -f -
   jobctl produce -f jobs.jsonl --on-error skip -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runProduce(cmd, app) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProduce(cmd, app, when) },
 	}
 	f := cmd.Flags()
 	addKeyFlag(f, "produce.count", "count", "n")
@@ -46,10 +56,50 @@ On a terminal a progress line shows long runs; a summary ends every run
 	addKeyFlag(f, "produce.payload", "payload", "")
 	addKeyFlag(f, "produce.file", "file", "f")
 	addKeyFlag(f, "produce.on_error", "on-error", "")
+	f.DurationVar(&when.delay, "delay", 0, "run the jobs this long after they are sent (e.g. 30s, 5m, 2h); they are SCHEDULED until then")
+	f.StringVar(&when.at, "at", "", "run the jobs at this time (RFC 3339, e.g. 2026-12-24T18:00:00Z); they are SCHEDULED until then")
 	return cmd
 }
 
-func runProduce(cmd *cobra.Command, app *App) error {
+// produceWhen holds --delay and --at, which apply to one run only (no
+// config keys: a default delay for every produce would surprise).
+type produceWhen struct {
+	delay time.Duration
+	at    string
+}
+
+// options checks the flags and sets them on opts.
+func (pw produceWhen) options(opts *producer.Options, delaySet bool) error {
+	if delaySet && pw.at != "" {
+		return usageErrorf("--delay and --at exclude each other: give one")
+	}
+	if delaySet {
+		if pw.delay < 0 {
+			return usageErrorf("--delay %s is negative", pw.delay)
+		}
+		if pw.delay > job.MaxRunAhead {
+			return usageErrorf("--delay %s is more than a year", pw.delay)
+		}
+		opts.Delay = pw.delay
+	}
+	if pw.at != "" {
+		at, err := time.Parse(time.RFC3339, pw.at)
+		if err != nil {
+			return usageErrorf("--at %q is not an RFC 3339 time such as 2026-12-24T18:00:00Z", pw.at)
+		}
+		if time.Until(at) > job.MaxRunAhead {
+			return usageErrorf("--at %s is more than a year ahead", pw.at)
+		}
+		opts.RunAt = at
+	}
+	return nil
+}
+
+func runProduce(cmd *cobra.Command, app *App, when produceWhen) error {
+	opts := producer.Options{}
+	if err := when.options(&opts, cmd.Flags().Changed("delay")); err != nil {
+		return err
+	}
 	cfg := app.Config().Produce
 	var payload json.RawMessage
 	if cfg.Payload != "" {
@@ -85,9 +135,7 @@ func runProduce(cmd *cobra.Command, app *App) error {
 	w := ledger.NewWriter(conn, app.Config().Topic)
 	defer w.Close()
 
-	opts := producer.Options{
-		Rate: cfg.Rate, OnError: producer.OnError(cfg.OnError), Total: total, Logger: app.Logger,
-	}
+	opts.Rate, opts.OnError, opts.Total, opts.Logger = cfg.Rate, producer.OnError(cfg.OnError), total, app.Logger
 	bar := &progressLine{w: app.IO.ErrOut}
 	if app.IO.ErrTTY {
 		opts.Progress = bar.update

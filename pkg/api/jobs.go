@@ -110,7 +110,7 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := http.StatusBadRequest
 		switch {
-		case job.IsStatusError(err):
+		case job.IsStatusError(err), job.IsRunAtError(err):
 			code = http.StatusUnprocessableEntity
 		case job.IsTooLarge(err):
 			code = http.StatusRequestEntityTooLarge

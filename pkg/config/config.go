@@ -81,6 +81,7 @@ type ConsumeConfig struct {
 	// reads them.
 	TypePolicies   []string      `mapstructure:"type_policies"`
 	DedupWindow    int           `mapstructure:"dedup_window"`
+	From           string        `mapstructure:"from"`
 	InstanceID     string        `mapstructure:"instance_id"`
 	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 }
@@ -195,6 +196,7 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 		{"consume.retry_backoff", c.Consume.RetryBackoff <= 0, "must be positive"},
 		{"consume.retry_backoff_max", c.Consume.RetryBackoffMax < c.Consume.RetryBackoff, "must not be less than consume.retry_backoff"},
 		{"consume.dedup_window", c.Consume.DedupWindow < 0, "must not be negative (0 turns duplicate detection off)"},
+		{"consume.from", !oneOf(c.Consume.From, "earliest", "latest"), "must be earliest or latest"},
 		{"consume.session_timeout", c.Consume.SessionTimeout < 6*time.Second || c.Consume.SessionTimeout > 5*time.Minute, "must be between 6s and 5m (the broker's group.min/max.session.timeout.ms defaults)"},
 		{"api.max_body_bytes", c.API.MaxBodyBytes < 1, "must be at least 1"},
 		{"api.read_timeout", c.API.ReadTimeout <= 0, "must be positive"},

@@ -15,7 +15,7 @@ func defaults() *Config {
 		Log:     LogConfig{Level: "info", Format: "auto"},
 		Produce: ProduceConfig{Count: 10, Type: "mock", OnError: "stop"},
 		Consume: ConsumeConfig{Concurrency: 4, Grace: 30 * time.Second, CommitInterval: time.Second, MaxAttempts: 5,
-			JobTimeout: 5 * time.Minute, RetryBackoff: time.Second, RetryBackoffMax: 5 * time.Minute, DedupWindow: 100000, SessionTimeout: 10 * time.Second},
+			JobTimeout: 5 * time.Minute, RetryBackoff: time.Second, RetryBackoffMax: 5 * time.Minute, DedupWindow: 100000, SessionTimeout: 10 * time.Second, From: "earliest"},
 		Handler: HandlerConfig{Name: "sleep", Sleep: SleepHandlerConfig{Duration: 100 * time.Millisecond}},
 		API:     APIConfig{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute},
 	}
@@ -37,6 +37,7 @@ func TestValidateNamesKeyAndSource(t *testing.T) {
 		{"brokers", func(c *Config) { c.Brokers = []string{"localhost"} }, "host:port"},
 		{"brokers", func(c *Config) { c.Brokers = []string{"localhost:99999"} }, "invalid port"},
 		{"topic", func(c *Config) { c.Topic = "a b" }, "letters, digits"},
+		{"consume.from", func(c *Config) { c.Consume.From = "newest" }, "earliest or latest"},
 		{"topic", func(c *Config) { c.Topic = strings.Repeat("x", 250) }, "249"},
 		{"group.id", func(c *Config) { c.Group.ID = " " }, "empty"},
 		{"timeout", func(c *Config) { c.Timeout = -time.Second }, "negative"},

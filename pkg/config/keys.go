@@ -84,6 +84,7 @@ var Keys = []Key{
 	{Name: "consume.retry_backoff_max", Kind: KindDuration, Default: 5 * time.Minute, Usage: "longest wait between two attempts"},
 	{Name: "consume.type_policies", Kind: KindStrings, Default: []string{}, Usage: "per job type overrides, TYPE:key=value,... with keys timeout, max_attempts, retry_backoff, retry_backoff_max"},
 	{Name: "consume.dedup_window", Kind: KindInt, Default: 100000, Usage: "records per partition within which a job id already run by the group is not run again (0 = off)"},
+	{Name: "consume.from", Kind: KindString, Default: "earliest", Usage: "where a group starts on a partition it has no committed offset on: earliest (every job still in the topic) or latest (only jobs produced after it joined)"},
 	{Name: "consume.instance_id", Kind: KindString, Default: "", Usage: "static group membership id (unique per process): a restart within the session timeout keeps its partitions without a rebalance"},
 	{Name: "consume.session_timeout", Kind: KindDuration, Default: 10 * time.Second, Usage: "how long the group waits for a silent member before giving its partitions away"},
 	{Name: "consume.metrics_addr", Kind: KindString, Default: "", Usage: "serve Prometheus metrics at http://ADDR/metrics and Go profiles at /debug/pprof/ while consuming (empty = off)"},

@@ -1,4 +1,4 @@
-// Package delay keeps jobs that must run later (retry backoff; later,
+// Package delay keeps jobs that must run later (retry backoff, and
 // scheduled jobs) in Kafka, in the topic `<jobTopic>.delay`, and releases
 // them into the job topic when they are due. Nothing waits in process
 // memory: a restart of every worker loses no delayed job.

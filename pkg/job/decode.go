@@ -81,7 +81,7 @@ func fastParse(data []byte) (Event, bool) {
 			case "group":
 				e.Group = v
 			}
-		case "created_at", "updated_at", "retry_at":
+		case "created_at", "updated_at", "retry_at", "run_at":
 			start := s.i
 			if _, ok := s.plainString(); !ok {
 				return e, false
@@ -97,6 +97,8 @@ func fastParse(data []byte) (Event, bool) {
 				e.UpdatedAt = t
 			case "retry_at":
 				e.RetryAt = t
+			case "run_at":
+				e.RunAt = t
 			}
 		case "run", "attempt":
 			n, ok := smallInt(s.number())
@@ -193,7 +195,7 @@ func smallInt(b []byte) (int, bool) {
 	return n, true
 }
 
-var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "errors"}
+var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "run_at", "errors"}
 
 func isFieldName(key string) bool {
 	for _, f := range fieldNames {

@@ -49,6 +49,7 @@ func (e Event) appendJSON(b []byte) ([]byte, error) {
 		b = appendString(b, e.Group)
 	}
 	b = appendTime(b, `,"retry_at":`, e.RetryAt)
+	b = appendTime(b, `,"run_at":`, e.RunAt)
 	if len(e.Errors) > 0 {
 		errs, err := json.Marshal(e.Errors)
 		if err != nil {

@@ -30,6 +30,9 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		if r.IntN(2) == 0 {
 			e.RetryAt = at
 		}
+		if r.IntN(2) == 0 {
+			e.RunAt = at.Add(time.Duration(r.IntN(1e12))).In(time.FixedZone("Y", -7200))
+		}
 		e.Type, e.Error, e.Worker, e.Group = pick(), pick(), pick(), pick()
 		if r.IntN(2) == 0 {
 			e.Payload = json.RawMessage(`{"a":[1,2,"x"]}`)

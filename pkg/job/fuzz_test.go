@@ -51,6 +51,9 @@ func FuzzFastParseMatchesUnmarshal(f *testing.F) {
 	for _, s := range []string{
 		`{"job_id": 1234, "status": "NEW"}`,
 		`{"job_id":"a-1","status":"DONE","created_at":"2026-11-26T01:02:03.456Z","type":"t","payload":{"a":[1,"}",{"b":null}]},"run":1,"attempt":2,"error":"x","worker":"w","group":"g","retry_at":"2026-11-26T01:02:03Z","extra":[1,2]}`,
+		`{"job_id": 7, "status": "NEW", "run_at": "2026-11-26T01:02:03.5+02:00"}`,
+		`{"job_id": 7, "status": "NEW", "run_at": "not a time"}`,
+		`{"job_id": 7, "status": "NEW", "Run_At": "2026-11-26T01:02:03Z"}`,
 		`{"job_id": 5, "Status": "NEW"}`,
 		`{"job_id": 5, "status": "NEW", "payload": "s\"q"}`,
 		`{"job_id": 1e3, "status": "NEW"}`,

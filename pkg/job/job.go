@@ -18,9 +18,13 @@ type Status string
 const (
 	// StatusNew asks for an attempt: a fresh job (attempt 0), or, with
 	// Group set, the next attempt of a retry released for that group.
-	StatusNew     Status = "NEW"
-	StatusRunning Status = "RUNNING"
-	StatusDone    Status = "DONE"
+	StatusNew Status = "NEW"
+	// StatusScheduled is a NEW whose run_at is still ahead: a group took
+	// it up and put it into the delay topic until then. Its Attempt is
+	// the NEW's, and it ranks with the NEW it waits for (see Position).
+	StatusScheduled Status = "SCHEDULED"
+	StatusRunning   Status = "RUNNING"
+	StatusDone      Status = "DONE"
 	// StatusFailed is an attempt that failed. With RetryAt set another
 	// attempt follows at that time; without it the job failed for good
 	// (written by older versions, or when no dead-letter topic is used).
@@ -35,7 +39,7 @@ const (
 )
 
 // Statuses lists every valid status, in lifecycle order.
-var Statuses = []Status{StatusNew, StatusRunning, StatusDone, StatusFailed, StatusDead, StatusCancelled}
+var Statuses = []Status{StatusNew, StatusScheduled, StatusRunning, StatusDone, StatusFailed, StatusDead, StatusCancelled}
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool { return s.rank() >= 0 }
@@ -47,7 +51,7 @@ func (s Status) Terminal() bool {
 
 func (s Status) rank() int {
 	switch s {
-	case StatusNew:
+	case StatusNew, StatusScheduled:
 		return 0
 	case StatusRunning:
 		return 1
@@ -93,6 +97,9 @@ type Event struct {
 	Group string `json:"group,omitempty"`
 	// RetryAt, on a FAILED event, is when the next attempt is due.
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// RunAt, on a NEW, is when the job may run, not before: a group that
+	// reads it earlier records SCHEDULED and waits in the delay topic.
+	RunAt time.Time `json:"run_at,omitzero"`
 	// Errors, on a NEW that releases a retry, are the earlier attempts'
 	// errors of this run, so the dead letter of a last attempt has all.
 	Errors []AttemptError `json:"errors,omitempty"`
@@ -113,7 +120,9 @@ func (e Event) NextAttempt() int { return e.Attempt + 1 }
 // within an attempt NEW < RUNNING < terminal. A NEW that releases attempt
 // n+1 is at (run, n+1, 0), after the FAILED of attempt n at (run, n, 2).
 func (e Event) Position() (run, attempt, rank int) {
-	if e.Status == StatusNew {
+	if e.Status == StatusNew || e.Status == StatusScheduled {
+		// A SCHEDULED stands where its NEW stands: between the submitted
+		// NEW and the one released when due, the later update wins.
 		return e.Run, e.Attempt + 1, 0
 	}
 	return e.Run, e.Attempt, e.Status.rank()
@@ -139,7 +148,7 @@ func (e Event) Validate() error {
 		return errors.New("status is missing")
 	}
 	if !e.Status.Valid() {
-		return fmt.Errorf("status %q is not one of NEW, RUNNING, DONE, FAILED, DEAD, CANCELED", string(e.Status))
+		return fmt.Errorf("status %q is not one of NEW, SCHEDULED, RUNNING, DONE, FAILED, DEAD, CANCELED", string(e.Status))
 	}
 	if e.Attempt < 0 {
 		return fmt.Errorf("attempt %d is negative", e.Attempt)

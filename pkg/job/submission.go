@@ -3,6 +3,7 @@ package job
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,6 +20,9 @@ func DecodeSubmission(data []byte) (Event, error) {
 	}
 	e, err := parse(data, true)
 	if err != nil {
+		if rerr := checkRunAtText(data); rerr != nil {
+			return Event{}, rerr
+		}
 		return Event{}, err
 	}
 	if e.Status == "" {
@@ -34,7 +38,43 @@ func DecodeSubmission(data []byte) (Event, error) {
 	if err := check.Validate(); err != nil {
 		return Event{}, err
 	}
+	if !e.RunAt.IsZero() && time.Until(e.RunAt) > MaxRunAhead {
+		return Event{}, &RunAtError{Reason: fmt.Sprintf("%s is more than %s ahead", e.RunAt.Format(time.RFC3339), "a year")}
+	}
 	return e, nil
+}
+
+// MaxRunAhead is how far ahead a submission's run_at may be. A run_at in
+// the past means now.
+const MaxRunAhead = 366 * 24 * time.Hour
+
+// RunAtError is a submission whose run_at is not a usable time.
+type RunAtError struct{ Reason string }
+
+func (e *RunAtError) Error() string {
+	return "run_at: " + e.Reason + " (want an RFC 3339 time such as 2026-11-26T15:04:05Z, at most a year ahead)"
+}
+
+// IsRunAtError reports whether err is a RunAtError.
+func IsRunAtError(err error) bool {
+	var re *RunAtError
+	return errors.As(err, &re)
+}
+
+// checkRunAtText explains a run_at that does not parse, which the JSON
+// decoder reports only as a time layout mismatch.
+func checkRunAtText(data []byte) error {
+	var probe struct {
+		RunAt json.RawMessage `json:"run_at"`
+	}
+	if json.Unmarshal(data, &probe) != nil || len(probe.RunAt) == 0 {
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(probe.RunAt); err != nil {
+		return &RunAtError{Reason: fmt.Sprintf("%s is not an RFC 3339 time", probe.RunAt)}
+	}
+	return nil
 }
 
 // MaxJobBytes is the largest job a submission may be. A job travels in

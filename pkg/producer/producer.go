@@ -40,6 +40,10 @@ type Options struct {
 	Rate float64
 	// OnError is Skip or Stop (the default).
 	OnError OnError
+	// RunAt, or else Delay after a job is read, is when jobs that do not
+	// say themselves (run_at) are to run; zero = as soon as possible.
+	RunAt time.Time
+	Delay time.Duration
 	// BatchSize is the most jobs one write carries (default 1000).
 	BatchSize int
 	// Senders is how many writes are in flight at once (default 4).
@@ -205,7 +209,16 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 		if err != nil {
 			return err
 		}
-		stamp(&e, time.Now())
+		now := time.Now()
+		stamp(&e, now)
+		if e.RunAt.IsZero() {
+			switch {
+			case !r.opts.RunAt.IsZero():
+				e.RunAt = r.opts.RunAt.UTC()
+			case r.opts.Delay > 0:
+				e.RunAt = now.Add(r.opts.Delay).UTC()
+			}
+		}
 		batch = append(batch, e)
 		if len(batch) >= r.opts.BatchSize {
 			flush()

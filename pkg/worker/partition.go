@@ -107,10 +107,13 @@ func (p *partition) runningJobs() int {
 	return p.running
 }
 
-// start fetches from the committed offset (from the partition's first
-// record when the group has none) after rebuilding what the group has
-// already run (seenJobs).
-func (p *partition) start(committed int64, metadata string) {
+// start fetches from the committed offset (when the group has none, from
+// fresh: see freshStarts) after rebuilding what the group has already run
+// (seenJobs).
+func (p *partition) start(committed int64, metadata string, fresh int64) {
+	if committed < 0 && p.w.cfg.From == FromLatest {
+		p.tracker.startAt(p.id, fresh)
+	}
 	go p.recordLoop()
 	go func() {
 		defer close(p.fetched)
@@ -121,6 +124,9 @@ func (p *partition) start(committed int64, metadata string) {
 				}
 				p.log.Warn("reading the partition's history for duplicate detection; going on without it", "err", err)
 			}
+		}
+		if committed < 0 {
+			committed = fresh
 		}
 		p.fetch(committed)
 	}()
@@ -142,7 +148,8 @@ func (p *partition) giveUp() {
 	<-p.written
 }
 
-// fetch reads the partition from offset and queues its NEW jobs.
+// fetch reads the partition from offset (or kafka.FirstOffset,
+// kafka.LastOffset) and queues its NEW jobs.
 func (p *partition) fetch(offset int64) {
 	w := p.w
 	r := kafka.NewReader(kafka.ReaderConfig{
@@ -160,9 +167,6 @@ func (p *partition) fetch(offset int64) {
 		ErrorLogger:    kafkaLogger{p.log, slog.LevelDebug},
 	})
 	defer r.Close()
-	if offset < 0 {
-		offset = kafka.FirstOffset
-	}
 	if err := r.SetOffset(offset); err != nil {
 		p.log.Error("setting the fetch offset", "offset", offset, "err", err)
 		return
@@ -199,9 +203,10 @@ func (p *partition) fetch(offset int64) {
 
 // classify decides what a record is for this group: a job to run (task),
 // a record to pass over (skip: another status, another group's retry, a
-// duplicate), or a poison record, which goes to the dead-letter topic
-// (nil, false). Records with jobctl's headers are classified without
-// decoding their JSON.
+// duplicate), or one handed to the recorder (nil, false): a poison
+// record, which goes to the dead-letter topic, or a job whose run_at is
+// ahead, which waits in the delay topic (scheduled.go). Records with
+// jobctl's headers are classified without decoding their JSON.
 func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 	w := p.w
 	h := ledger.ReadHeaders(m)
@@ -236,14 +241,15 @@ func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 		return nil, true
 	}
 	pos := attemptPos{run: int32(ev.Run), attempt: int32(ev.NextAttempt())}
-	if p.seen.enabled() {
-		if !p.seen.runs(key, pos) {
-			w.count(&w.stats.duplicates)
-			p.log.Debug("skipping a job the group already ran", "job_id", key, "run", ev.Run, "attempt", ev.NextAttempt(), "offset", m.Offset)
-			return nil, true
-		}
-		p.seen.note(key, pos, m.Offset)
+	if p.seen.enabled() && !p.seen.runs(key, pos) {
+		w.count(&w.stats.duplicates)
+		p.log.Debug("skipping a job the group already ran", "job_id", key, "run", ev.Run, "attempt", ev.NextAttempt(), "offset", m.Offset)
+		return nil, true
 	}
+	if !ev.RunAt.IsZero() && p.deferUntilDue(m.Offset, ev) {
+		return nil, false // SCHEDULED: handed to the recorder
+	}
+	p.seen.note(key, pos, m.Offset)
 	return &task{p: p, offset: m.Offset, key: key, event: ev}, false
 }
 

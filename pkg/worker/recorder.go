@@ -69,6 +69,10 @@ func (p *partition) record(batch []*outcome) {
 			return w.delays.Schedule(ctx, items...)
 		},
 		func(o *outcome, err error) {
+			if o.task == nil { // a scheduled job (scheduled.go)
+				p.unschedulable(o, err)
+				return
+			}
 			// The retry can never be stored: the job is dead now.
 			errs := append(append([]job.AttemptError(nil), o.task.event.Errors...), job.AttemptError{Attempt: o.event.Attempt, Error: o.event.Error, At: o.event.UpdatedAt})
 			o.retry = nil

@@ -88,6 +88,9 @@ type Config struct {
 	PartitionCheckInterval time.Duration
 	// NoReleaser leaves releasing due retries to other processes (tests).
 	NoReleaser bool
+	// From is where the group starts on a partition it has no committed
+	// offset on: FromEarliest (also when empty) or FromLatest.
+	From string
 }
 
 func (c *Config) setDefaults() {
@@ -200,6 +203,7 @@ type Worker struct {
 		processed, done, failed, dead, cancelled, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
 	}
 	assignments atomic.Int64
+	announced   atomic.Bool // freshStarts said where the group starts
 	firstJob    atomic.Int64
 	lastJob     atomic.Int64
 	logErrOnce  sync.Once
@@ -413,15 +417,16 @@ func (w *Worker) watchStop(stopCtx context.Context, runDone <-chan struct{}, can
 }
 
 // Assigned starts the partitions the group gave this member (group.Handler).
-func (w *Worker) Assigned(_ context.Context, parts []group.Partition) {
+func (w *Worker) Assigned(ctx context.Context, parts []group.Partition) {
 	w.assignments.Add(1)
 	ids := make([]int, 0, len(parts))
+	fresh := w.freshStarts(ctx, parts)
 	for _, gp := range parts {
 		p := w.newPartition(gp.ID, gp.Offset)
 		w.mu.Lock()
 		w.parts[gp.ID] = p
 		w.mu.Unlock()
-		p.start(gp.Offset, gp.Metadata)
+		p.start(gp.Offset, gp.Metadata, fresh[gp.ID])
 		ids = append(ids, gp.ID)
 	}
 	w.noteActivity()
