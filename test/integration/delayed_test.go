@@ -224,6 +224,32 @@ func TestDelayedAPIAndProduce(t *testing.T) {
 			t.Errorf("%d mock jobs of type later, want 3", mocks)
 		}
 
+		// The same delayed job sent twice is scheduled twice and released
+		// twice, and runs once: the second release is a duplicate.
+		line := `{"job_id": "twice", "run_at": "` + time.Now().Add(2*time.Second).UTC().Format(time.RFC3339Nano) + `"}` + "\n"
+		if r := jobctlIn(t, tgt, line+line, "-t", topic, "produce", "-f", "-"); r.Code != 0 {
+			t.Fatalf("produce twice: %s", r)
+		}
+		released := func(l rtLedger) int {
+			n := 0
+			for _, e := range l.with("twice", job.StatusNew, group) {
+				if e.Event.Group == group {
+					n++
+				}
+			}
+			return n
+		}
+		l = rtWaitFor(t, tgt, topic, time.Minute, "both releases of the job sent twice, and its DONE",
+			func(l rtLedger) bool { return released(l) == 2 && len(l.with("twice", job.StatusDone, group)) > 0 },
+			func(l rtLedger) string {
+				return fmt.Sprintf("%d releases, %d DONE", released(l), len(l.with("twice", job.StatusDone, group)))
+			})
+		time.Sleep(2 * time.Second) // time to run the second release, were it not skipped
+		l = rtRead(t, tgt, topic)
+		if n := len(l.with("twice", job.StatusDone, group)); n != 1 || len(l.with("twice", job.StatusScheduled, group)) != 2 {
+			t.Errorf("the job sent twice: %d DONE (want 1), %d SCHEDULED (want 2)", n, len(l.with("twice", job.StatusScheduled, group)))
+		}
+
 		for _, c := range []struct {
 			stdin string
 			args  []string
