@@ -42,8 +42,15 @@ to <topic>.dlq too, with the reason and where they came from.
 --type-policy TYPE:timeout=30s,max_attempts=10,retry_backoff=2s,retry_backoff_max=1m
 overrides those settings for one job type (repeat the flag per type).
 
+A NEW whose run_at is ahead is not run early: the group records it
+SCHEDULED and parks it in <topic>.delay until then (like a retry), so it
+survives restarts; it runs within about a second after its time.
+
 Same --group = the work is shared; different groups each process every
-job. A job id the group already ran is not run again when it shows up a
+job. A group without committed offsets starts at the earliest record of
+each partition (--from earliest, the default: every job still in the
+topic) or after the latest (--from latest: only jobs produced from now on),
+and says so once at start, with how many records that is. A job id the group already ran is not run again when it shows up a
 second time (a retried POST, a duplicate line) within --dedup-window
 records of its partition. Offsets are committed every --commit-interval,
 per partition up to the first unfinished job (at-least-once: a job's

@@ -9,6 +9,10 @@
 //   - partition.go  one assigned partition: fetching, classifying records,
 //     reading its history for duplicate detection, giving it up
 //   - dedup.go      what the group already ran (seenJobs)
+//   - scheduled.go  a NEW whose run_at is ahead: SCHEDULED, parked in
+//     pkg/delay until due
+//   - startoffsets.go  where a group without committed offsets starts
+//     (--from) and the announcement of it
 //   - pool.go       the job pool: C slots, one job per id at a time
 //   - attempt.go    running one attempt: time limit, panics, outcome
 //   - retry.go      policies and backoff (retries wait in pkg/delay)
