@@ -77,6 +77,9 @@ type Job struct {
 	Attempt   int             `json:"attempt"`
 	Worker    string          `json:"worker,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	// RunAt is when the job was asked to run, not before (its NEW's
+	// run_at; SCHEDULED until then).
+	RunAt time.Time `json:"run_at,omitzero"`
 	// Partition holds the job's events (the partition of the first event
 	// the view saw for it).
 	Partition int `json:"partition"`
@@ -136,6 +139,7 @@ type entry struct {
 	worker    string
 	err       string
 	created   int64
+	runAt     int64
 	updated   int64
 	run       int32
 	attempt   int32
@@ -271,6 +275,9 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	if created != 0 && (e.created == 0 || created < e.created) {
 		e.created = created
 	}
+	if !ev.RunAt.IsZero() && (ev.Status == job.StatusNew || ev.Status == job.StatusScheduled) {
+		e.runAt = ev.RunAt.UnixNano()
+	}
 
 	if !isNew {
 		if !ev.Supersedes(e.current()) {
@@ -315,6 +322,7 @@ func (e *entry) toJob(withHistory bool) Job {
 		Status:    job.Statuses[e.status],
 		Type:      e.typ,
 		CreatedAt: fromNano(e.created),
+		RunAt:     fromNano(e.runAt),
 		UpdatedAt: fromNano(e.updated),
 		Run:       int(e.run),
 		Attempt:   int(e.attempt),

@@ -158,6 +158,9 @@ func TestDelayedAPIAndProduce(t *testing.T) {
 			}
 			return s == "SCHEDULED"
 		})
+		if _, b := srv.do(t, "GET", "/jobs/api-later", ""); !strings.Contains(string(b), `"run_at":"`+due.Format(time.RFC3339)+`"`) {
+			t.Errorf("GET /jobs/api-later should show its run_at %s: %s", due.Format(time.RFC3339), b)
+		}
 		wkWaitUntil(t, 60*time.Second, "GET /jobs/api-later to show DONE", func() bool { return status() == "DONE" })
 
 		for _, c := range []struct{ body, want string }{
