@@ -31,7 +31,7 @@ func TestInterruptedCommandExitCode(t *testing.T) {
 		if all := out.String() + errOut.String(); strings.Contains(all, "context canceled") || !strings.Contains(all, "interrupted") {
 			t.Errorf("%v: output %q: want \"interrupted\" and no \"context canceled\"", c.sig, all)
 		}
-		if d := time.Since(start); d > 10*time.Second {
+		if d := time.Since(start); d > time.Minute { // a hang guard, not a timing assertion
 			t.Errorf("%v: took %s", c.sig, d)
 		}
 	}
