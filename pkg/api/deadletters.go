@@ -1,13 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -133,30 +129,8 @@ func (s *Server) handleReplayDeadLetters(w http.ResponseWriter, r *http.Request)
 		writeError(w, http.StatusServiceUnavailable, "this server does not serve dead letters")
 		return
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d byte limit (api.max_body_bytes)", tooBig.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return
-	}
 	var body replayBody
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid replay request: "+strings.TrimPrefix(err.Error(), "json: ")+` (want {"ids": [...]} or {"all": true}, with optional type, error, since, until, group, kind, limit, dry_run)`)
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid replay request: more than one JSON value")
+	if !s.readJSONBody(w, r, &body, "replay request", `{"ids": [...]} or {"all": true}, with optional type, error, since, until, group, kind, limit, dry_run`) {
 		return
 	}
 	vals := url.Values{}

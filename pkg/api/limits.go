@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -261,4 +264,38 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 			return buf, err
 		}
 	}
+}
+
+// readJSONBody reads a JSON request body into dst, strictly (unknown
+// fields are errors), and answers the request itself when it cannot:
+// 415 for another content type, 413 over api.max_body_bytes, 400 naming
+// what is wrong (what names the thing sent, want shows its shape). It
+// reports whether dst was filled.
+func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, dst any, what, want string) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return false
+	}
+	data, err := readBody(r, s.opts.MaxBodyBytes)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d byte limit (api.max_body_bytes)", tooBig.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil || dec.More() {
+		msg := "more than one JSON value"
+		if err != nil {
+			msg = strings.TrimPrefix(err.Error(), "json: ")
+		}
+		writeError(w, http.StatusBadRequest, "invalid "+what+": "+msg+" (want "+want+")")
+		return false
+	}
+	return true
 }

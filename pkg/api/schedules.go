@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/schedule"
@@ -99,30 +94,8 @@ func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
 // handlePutSchedule answers POST /schedules: creates the schedule or
 // replaces the one of that name.
 func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d byte limit (api.max_body_bytes)", tooBig.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return
-	}
 	var body scheduleBody
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || dec.More() {
-		msg := "more than one JSON value"
-		if err != nil {
-			msg = strings.TrimPrefix(err.Error(), "json: ")
-		}
-		writeError(w, http.StatusBadRequest, "invalid schedule: "+msg+` (want {"name": ..., "cron": ..., with optional tz, type, payload, catch_up, paused})`)
+	if !s.readJSONBody(w, r, &body, "schedule", `{"name": ..., "cron": ..., with optional tz, type, payload, catch_up, paused}`) {
 		return
 	}
 	sc := schedule.Schedule{Name: body.Name, Cron: body.Cron, TZ: body.TZ, Type: body.Type, CatchUp: schedule.CatchUp(body.CatchUp), Paused: body.Paused}
