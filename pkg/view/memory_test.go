@@ -31,7 +31,7 @@ func TestBytesPerJob(t *testing.T) {
 		at := t0.Add(time.Duration(i) * time.Millisecond)
 		id := job.NumericID(int64(1_700_000_000_000 + i))
 		return job.Event{JobID: id, Status: job.StatusNew, Type: "mock", Payload: json.RawMessage(`{"n":1234}`), CreatedAt: at, UpdatedAt: at},
-			job.Event{JobID: id, Status: job.StatusDone, Attempt: 1, Worker: "host-" + strconv.Itoa(i%8), UpdatedAt: at.Add(time.Second)}
+			job.Event{JobID: id, Status: job.StatusDone, Attempt: 1, Worker: "host-" + strconv.Itoa(i%8), Group: "job-workers", UpdatedAt: at.Add(time.Second)}
 	}
 	before := heapInUse()
 	v := New(Options{})

@@ -87,6 +87,10 @@ type Job struct {
 	// holds only the last HistoryLimit of them.
 	Events  int            `json:"events"`
 	History []HistoryEntry `json:"history,omitempty"`
+	// Groups is the job's state per consumer group that wrote events for
+	// it, in the order they first did (see groups.go); Get fills it, List
+	// does not.
+	Groups []GroupStatus `json:"groups,omitempty"`
 }
 
 // HistoryEntry is one status event of a job, in the order the view read
@@ -123,6 +127,10 @@ type View struct {
 	subs     map[*Subscription]struct{}
 	progress progress
 
+	groupIdx   map[string]uint16       // group name -> index into groupNames
+	groupNames []string                // index 0 is "" (no group)
+	multi      map[*entry][]groupState // jobs touched by more than one group
+
 	caughtUp     chan struct{} // closed once every partition present at start is read to its end
 	caughtUpOnce sync.Once
 
@@ -146,6 +154,7 @@ type entry struct {
 	partition int32
 	events    uint32
 	status    uint8
+	group     uint16 // the only group that touched the job (0: none); see groups.go
 	history   []hist
 }
 
@@ -193,6 +202,8 @@ func New(opts Options) *View {
 		strs:     make(map[string]string),
 		subs:     make(map[*Subscription]struct{}),
 		caughtUp: make(chan struct{}),
+		groupIdx: make(map[string]uint16),
+		multi:    make(map[*entry][]groupState),
 	}
 	if m := opts.Metrics; m != nil && m.Registry != nil {
 		v.eventsSeen = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -245,6 +256,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 			updated:   at,
 			worker:    h.worker,
 			err:       ev.Error,
+			group:     v.groupIndex(ev.Group),
 			history:   make([]hist, 0, 2),
 		}
 		v.jobs[id] = e
@@ -279,13 +291,8 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		e.runAt = ev.RunAt.UnixNano()
 	}
 
-	if !isNew {
-		if !ev.Supersedes(e.current()) {
-			return
-		}
-		v.counts[e.status]--
-		v.counts[st]++
-		e.status, e.run, e.attempt, e.updated, e.worker, e.err = st, int32(ev.Run), int32(ev.Attempt), at, h.worker, ev.Error
+	if !isNew && !v.mergeLocked(e, ev, h) {
+		return
 	}
 	v.seq++
 	nowSec := v.now().Unix()
@@ -382,7 +389,9 @@ func (v *View) Get(id string) (Job, bool) {
 	if !ok {
 		return Job{}, false
 	}
-	return e.toJob(true), true
+	j := e.toJob(true)
+	j.Groups = v.groupsLocked(e)
+	return j, true
 }
 
 // Has reports whether the view knows job id.
@@ -404,6 +413,9 @@ func (v *View) Len() int {
 type Query struct {
 	Status job.Status // empty: any
 	Type   string     // empty: any
+	// Group, when set, selects the jobs this consumer group wrote events
+	// for and shows (and filters by Status on) that group's state.
+	Group string
 	// After is the id of the last job of the previous page; the page
 	// starts with the next job in list order (empty: from the start).
 	After string
@@ -423,11 +435,24 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 		limit = len(v.jobs)
 	}
 	jobs = make([]Job, 0, min(limit, 1024))
+	gi, knownGroup := v.groupIdx[q.Group]
+	if q.Group != "" && !knownGroup {
+		return jobs, false
+	}
 	visit := func(e *entry) bool {
 		if q.After != "" && e.id.String() == q.After {
 			return true
 		}
-		if q.Status != "" && job.Statuses[e.status] != q.Status {
+		status := e.status
+		var gs groupState
+		if q.Group != "" {
+			var ok bool
+			if gs, ok = v.groupStateLocked(e, gi); !ok {
+				return true
+			}
+			status = gs.status
+		}
+		if q.Status != "" && job.Statuses[status] != q.Status {
 			return true
 		}
 		if q.Type != "" && e.typ != q.Type {
@@ -437,7 +462,12 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 			more = true
 			return false
 		}
-		jobs = append(jobs, e.toJob(false))
+		j := e.toJob(false)
+		if q.Group != "" {
+			j.Status, j.Run, j.Attempt, j.UpdatedAt, j.Worker, j.Error = job.Statuses[gs.status], int(gs.run), int(gs.attempt), fromNano(gs.updated), gs.worker, gs.err
+			j.Groups = []GroupStatus{v.groupStatus(gs)}
+		}
+		jobs = append(jobs, j)
 		return true
 	}
 	switch {
