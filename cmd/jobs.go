@@ -32,6 +32,7 @@ For a server that keeps the view and answers over HTTP, use 'jobctl serve'.`,
 type jobsListOptions struct {
 	Status string
 	Type   string
+	Group  string
 	Limit  int
 	After  string
 	Desc   bool
@@ -46,15 +47,21 @@ func newJobsListCmd(app *App) *cobra.Command {
 integers first, numerically, then the other ids by their text (ids assigned
 by 'jobctl serve' sort by creation time).
 
+--group G lists only the jobs consumer group G wrote events for, with G's
+status (and --status filters on G's status). Without it a job's status is
+its overall status: with one group, that group's; with several, the
+status of the group furthest behind (see 'jobs get' for every group's).
+
 --limit caps the rows (0 for all); when more jobs match, a note on stderr
 says so and gives the --after value for the next page.`,
 		Example: `  jobctl jobs list
   jobctl jobs list --status FAILED --limit 0
   jobctl jobs list --type resize -o json | jq '.[].job_id'
-  jobctl jobs list --desc --limit 10      # the 10 highest ids`,
+  jobctl jobs list --desc --limit 10      # the 10 highest ids
+  jobctl jobs list --group audit --status FAILED`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := view.Query{Type: opts.Type, Limit: opts.Limit, After: opts.After, Desc: opts.Desc}
+			q := view.Query{Type: opts.Type, Group: opts.Group, Limit: opts.Limit, After: opts.After, Desc: opts.Desc}
 			if opts.Status != "" {
 				q.Status = job.Status(strings.ToUpper(opts.Status))
 				if !q.Status.Valid() {
@@ -81,6 +88,7 @@ says so and gives the --after value for the next page.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Status, "status", "", "only jobs whose current status is this: NEW, RUNNING, DONE, FAILED, DEAD or CANCELED")
 	f.StringVar(&opts.Type, "type", "", "only jobs of this type")
+	f.StringVarP(&opts.Group, "group", "g", "", "only jobs this consumer group wrote events for, with that group's status")
 	f.IntVar(&opts.Limit, "limit", 100, "at most this many jobs (0 = all)")
 	f.StringVar(&opts.After, "after", "", "start after this job id (the last id of the previous page)")
 	f.BoolVar(&opts.Desc, "desc", false, "list in reverse order")
@@ -91,8 +99,13 @@ func newJobsGetCmd(app *App) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one job with its status history",
-		Long: `Show one job: its current state and its status history (the last 20
-events; 'events' counts all of them). Exits 1 when no such job exists.`,
+		Long: `Show one job: its current state, one row per consumer group that wrote
+events for it (that group's status, run, attempt, update time, worker and
+error), and its status history (the last 20 events; 'events' counts all
+of them). The job's Status is its overall status: with one group, that
+group's; with several, the status of the group furthest behind (a group
+that has not finished the latest run, else DEAD, then CANCELED, then
+DONE). Exits 1 when no such job exists.`,
 		Example: `  jobctl jobs get 1234
   jobctl jobs get 1732550000123-9f2c4e1a7b3d -o json`,
 		Args: cobra.ExactArgs(1),
@@ -116,12 +129,16 @@ events; 'events' counts all of them). Exits 1 when no such job exists.`,
 // loadView reads the topic into a job view and returns it once it has
 // caught up; its readers are stopped before it returns.
 func loadView(ctx context.Context, app *App) (*view.View, error) {
+	return loadTopicView(ctx, app, app.Config().Topic)
+}
+
+// loadTopicView is loadView for topic.
+func loadTopicView(ctx context.Context, app *App, topic string) (*view.View, error) {
 	conn, err := app.Conn()
 	if err != nil {
 		return nil, err
 	}
-	cfg := app.Config()
-	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, Logger: app.Logger})
+	v := view.New(view.Options{Conn: conn, Topic: topic, Logger: app.Logger})
 	ctx, cancel := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
 	go func() { runDone <- v.Run(ctx) }()
@@ -137,9 +154,9 @@ func loadView(ctx context.Context, app *App) (*view.View, error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("reading topic %s: %w", cfg.Topic, context.Cause(ctx))
+		return nil, fmt.Errorf("reading topic %s: %w", topic, context.Cause(ctx))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("reading topic %s: %w", cfg.Topic, context.Cause(ctx))
+		return nil, fmt.Errorf("reading topic %s: %w", topic, context.Cause(ctx))
 	}
 }
 
@@ -180,6 +197,19 @@ func printJob(app *App, j view.Job) error {
 		return err
 	}
 	fmt.Fprintln(app.IO.Out)
+	if len(j.Groups) > 0 {
+		err := p.Print(nil, []string{"GROUP", "STATUS", "RUN", "ATTEMPT", "UPDATED", "WORKER", "ERROR"}, func() [][]string {
+			rows := make([][]string, 0, len(j.Groups))
+			for _, g := range j.Groups {
+				rows = append(rows, []string{g.Group, string(g.Status), strconv.Itoa(g.Run), strconv.Itoa(g.Attempt), formatTime(g.UpdatedAt), dash(g.Worker), dash(oneLine(g.Error))})
+			}
+			return rows
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(app.IO.Out)
+	}
 	return p.Print(nil, []string{"STATUS", "AT", "RUN", "ATTEMPT", "GROUP", "WORKER", "ERROR"}, func() [][]string {
 		rows := make([][]string, 0, len(j.History))
 		for _, h := range j.History {

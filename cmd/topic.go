@@ -13,6 +13,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/admin"
 	"github.com/jobctl/jobctl/pkg/config"
 	"github.com/jobctl/jobctl/pkg/output"
+	"github.com/jobctl/jobctl/pkg/view"
 	"github.com/spf13/cobra"
 )
 
@@ -262,8 +263,13 @@ JSON output (-o json):
 	return cmd
 }
 
+type topicDescribeOptions struct {
+	*topicOptions
+	Pending bool
+}
+
 func newTopicDescribeCmd(parent *topicOptions) *cobra.Command {
-	opts := parent
+	opts := &topicDescribeOptions{topicOptions: parent}
 	cmd := &cobra.Command{
 		Use:   "describe [TOPIC]",
 		Short: "Show the topic's partitions, settings and consumer group lag",
@@ -272,9 +278,20 @@ offset and high watermark), the settings made on the topic, and for every
 consumer group that has committed offsets on it, the committed offset and
 lag of each partition.
 
-Lag is high watermark minus committed offset: records the group has not
-processed yet. A partition on which the group has committed nothing shows
-"-" as committed offset and lag (committed -1 and lag null in JSON).
+RECORD-LAG is high watermark minus committed offset: records the group
+has not read yet, of every kind: with several groups on the topic, the
+other groups' RUNNING/DONE events count too, so it is not the number of
+jobs waiting. A partition on which the group has committed nothing shows
+"-" as committed offset and record lag (committed -1 and lag null in
+JSON).
+
+--pending also counts the jobs each group has not finished (PENDING;
+"pending" in JSON): jobs whose latest run that group has not ended with
+DONE, DEAD or CANCELED (NEW, SCHEDULED, RUNNING, a FAILED waiting for its
+retry). A job the group has not touched yet counts unless the group has
+read the partition to its end. This reads the whole topic into a job view
+(like 'jobctl jobs list'), so it is not done without the flag; the rule
+is in docs/runtime.md ("Status per group").
 
 If some partitions or groups cannot be read (no leader, a broker down),
 the rest is still printed, followed by the errors, and the exit code is 1.
@@ -287,10 +304,13 @@ JSON output (-o json):
    "groups": [{"group": "job-workers", "lag": 2,
                "partitions": [{"partition": 0, "committed": 40,
                                "high_watermark": 42, "lag": 2}]}]}
+With --pending, each group and each of its partitions also has
+"pending": the number of jobs it has not finished.
 Broker ids are node ids; leader -1 means none. Offsets are -1 when they
 could not be read, and the partition then has an "error" string.`,
 		Example: `  jobctl topic describe
   jobctl topic describe other-topic
+  jobctl topic describe --pending
   jobctl topic describe -o json | jq '.groups[] | {group, lag}'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -303,6 +323,13 @@ could not be read, and the partition then has an "error" string.`,
 				if d == nil {
 					return unknownTopicHint(err, topic)
 				}
+				if opts.Pending {
+					v, verr := loadTopicView(ctx, opts.app, topic)
+					if verr != nil {
+						return errors.Join(err, fmt.Errorf("counting pending jobs: %w", verr))
+					}
+					addPending(d, v)
+				}
 				var perr error
 				if opts.app.Printer().Format == output.JSON {
 					perr = output.WriteJSON(opts.app.IO.Out, d)
@@ -313,7 +340,31 @@ could not be read, and the partition then has an "error" string.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Pending, "pending", false, "also count each group's pending jobs per partition (reads the whole topic)")
 	return cmd
+}
+
+// addPending fills in the pending jobs of every group of d from v.
+func addPending(d *admin.TopicDescription, v *view.View) {
+	positions := make(map[string]map[int]view.GroupPosition, len(d.Groups))
+	for _, g := range d.Groups {
+		m := make(map[int]view.GroupPosition, len(g.Partitions))
+		for _, p := range g.Partitions {
+			m[p.Partition] = view.GroupPosition{Committed: p.Committed, EndOffset: p.HighWatermark}
+		}
+		positions[g.Group] = m
+	}
+	pending := v.PendingAt(positions)
+	for i := range d.Groups {
+		g := &d.Groups[i]
+		var total int64
+		for j := range g.Partitions {
+			n := int64(pending[g.Group][g.Partitions[j].Partition])
+			g.Partitions[j].Pending = &n
+			total += n
+		}
+		g.Pending = &total
+	}
 }
 
 func writeTopicDescription(w io.Writer, d *admin.TopicDescription) error {
@@ -352,16 +403,29 @@ func writeTopicDescription(w io.Writer, d *admin.TopicDescription) error {
 		return err
 	}
 	rows = rows[:0]
+	header = []string{"GROUP", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "RECORD-LAG"}
+	withPending := d.Groups[0].Pending != nil
+	if withPending {
+		header = append(header, "PENDING")
+	}
 	for _, g := range d.Groups {
 		for _, p := range g.Partitions {
 			lag := "-"
 			if p.Lag != nil {
 				lag = strconv.FormatInt(*p.Lag, 10)
 			}
-			rows = append(rows, []string{g.Group, strconv.Itoa(p.Partition), offsetText(p.Committed), offsetText(p.HighWatermark), lag})
+			row := []string{g.Group, strconv.Itoa(p.Partition), offsetText(p.Committed), offsetText(p.HighWatermark), lag}
+			if withPending {
+				pending := "-"
+				if p.Pending != nil {
+					pending = strconv.FormatInt(*p.Pending, 10)
+				}
+				row = append(row, pending)
+			}
+			rows = append(rows, row)
 		}
 	}
-	return output.WriteTable(w, []string{"GROUP", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"}, rows)
+	return output.WriteTable(w, header, rows)
 }
 
 type topicListOptions struct {

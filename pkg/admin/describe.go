@@ -42,7 +42,10 @@ type PartitionInfo struct {
 type GroupOffsets struct {
 	Group string `json:"group"`
 	// Lag is the sum of the partitions' known lags.
-	Lag        int64            `json:"lag"`
+	Lag int64 `json:"lag"`
+	// Pending is the sum of the partitions' pending jobs; set only when
+	// they were counted (topic describe --pending).
+	Pending    *int64           `json:"pending,omitempty"`
 	Partitions []GroupPartition `json:"partitions"`
 }
 
@@ -53,10 +56,15 @@ type GroupPartition struct {
 	// committed nothing on this partition.
 	Committed     int64 `json:"committed"`
 	HighWatermark int64 `json:"high_watermark"`
-	// Lag is HighWatermark - Committed: records not yet processed by the
-	// group. It is null when nothing is committed, because where the group
-	// would start then depends on the consumer's own reset policy.
+	// Lag is HighWatermark - Committed: records (of every kind, other
+	// groups' events included) the group has not read yet. It is null when
+	// nothing is committed, because where the group would start then
+	// depends on the consumer's own reset policy.
 	Lag *int64 `json:"lag"`
+	// Pending is the jobs on the partition the group has not finished
+	// (docs/runtime.md, "Status per group"); set only when counted (topic
+	// describe --pending), which reads the whole topic.
+	Pending *int64 `json:"pending,omitempty"`
 }
 
 // groupFetchConcurrency bounds the OffsetFetch requests in flight: a shared

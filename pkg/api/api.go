@@ -48,8 +48,12 @@ type LagReader interface {
 
 // GroupLag is one consumer group's lag on the topic.
 type GroupLag struct {
-	Group      string         `json:"group"`
-	Lag        int64          `json:"lag"`
+	Group string `json:"group"`
+	// Lag is the record lag: records of every kind not yet read.
+	Lag int64 `json:"lag"`
+	// Pending is the jobs the group has not finished (docs/runtime.md,
+	// "Status per group"), when the store can count them.
+	Pending    *int64         `json:"pending,omitempty"`
 	Partitions []PartitionLag `json:"partitions"`
 }
 
@@ -60,6 +64,7 @@ type PartitionLag struct {
 	Committed int64  `json:"committed"`
 	EndOffset int64  `json:"end_offset"`
 	Lag       *int64 `json:"lag"`
+	Pending   *int64 `json:"pending,omitempty"`
 }
 
 // Options configures a Server.
@@ -171,7 +176,7 @@ func New(opts Options) *Server {
 		opts:     opts,
 		log:      opts.Logger,
 		reserved: newReservations(opts.Store),
-		lag:      &lagCache{reader: opts.Lag, ttl: opts.LagCacheTTL, now: opts.Now},
+		lag:      &lagCache{reader: opts.Lag, store: opts.Store, ttl: opts.LagCacheTTL, now: opts.Now},
 		closing:  make(chan struct{}),
 	}
 	s.duration = s.registerDuration()

@@ -23,7 +23,9 @@ const (
 
 // handleListJobs answers GET /jobs: a JSON array of jobs (without
 // history) in the view's stable order (see pkg/view/order.go: numeric ids
-// numerically, then other ids by text), filtered by ?status= and ?type=,
+// numerically, then other ids by text), filtered by ?status= and ?type=
+// (and ?group=: the jobs that consumer group wrote events for, with its
+// status, which ?status= then filters on),
 // ?limit= per page, from after the job id ?after=, reversed with
 // ?order=desc. The next page's URL is in the Link header (rel="next").
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +39,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	vq.Type = q.Get("type")
+	vq.Group = q.Get("group")
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxLimit {
@@ -73,7 +76,8 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, jobs)
 }
 
-// handleGetJob answers GET /jobs/{id}: the job with its history.
+// handleGetJob answers GET /jobs/{id}: the job with its history and its
+// state per consumer group.
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	j, ok := s.opts.Store.Get(id)

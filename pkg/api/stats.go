@@ -103,6 +103,9 @@ func (s *Server) updateLagGauges(l LagStats) {
 			if p.Lag != nil {
 				m.ConsumerLag.WithLabelValues(g.Group, strconv.Itoa(p.Partition)).Set(float64(*p.Lag))
 			}
+			if p.Pending != nil {
+				m.PendingJobs.WithLabelValues(g.Group, strconv.Itoa(p.Partition)).Set(float64(*p.Pending))
+			}
 		}
 	}
 }
@@ -111,6 +114,7 @@ func (s *Server) updateLagGauges(l LagStats) {
 // consumer group, and every open dashboard polls /stats.
 type lagCache struct {
 	reader LagReader
+	store  JobStore // counts pending jobs when it is a PendingCounter
 	ttl    time.Duration
 	now    func() time.Time
 
@@ -133,9 +137,44 @@ func (c *lagCache) get(ctx context.Context) LagStats {
 	if groups == nil {
 		groups = []GroupLag{}
 	}
+	if pc, ok := c.store.(PendingCounter); ok {
+		addPending(pc, groups)
+	}
 	c.last = LagStats{Groups: groups, ReadAt: c.now().UTC()}
 	if err != nil {
 		c.last.Error = err.Error()
 	}
 	return c.last
+}
+
+// PendingCounter counts the jobs each consumer group has not finished;
+// *view.View implements it. A JobStore that does not leaves /stats and
+// /metrics without pending counts.
+type PendingCounter interface {
+	PendingAt(positions map[string]map[int]view.GroupPosition) map[string]map[int]int
+}
+
+// addPending fills in the pending jobs of groups. It walks every job of
+// the view, which is why it runs only when the lag is read again (at
+// most once per LagCacheTTL), not per request.
+func addPending(pc PendingCounter, groups []GroupLag) {
+	positions := make(map[string]map[int]view.GroupPosition, len(groups))
+	for _, g := range groups {
+		m := make(map[int]view.GroupPosition, len(g.Partitions))
+		for _, p := range g.Partitions {
+			m[p.Partition] = view.GroupPosition{Committed: p.Committed, EndOffset: p.EndOffset}
+		}
+		positions[g.Group] = m
+	}
+	pending := pc.PendingAt(positions)
+	for i := range groups {
+		g := &groups[i]
+		var total int64
+		for j := range g.Partitions {
+			n := int64(pending[g.Group][g.Partitions[j].Partition])
+			g.Partitions[j].Pending = &n
+			total += n
+		}
+		g.Pending = &total
+	}
 }

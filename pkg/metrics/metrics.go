@@ -22,6 +22,7 @@ type Metrics struct {
 	HandlerDuration *prometheus.HistogramVec // status
 	JobsByStatus    *prometheus.GaugeVec     // status; from the serve view
 	ConsumerLag     *prometheus.GaugeVec     // group, partition
+	PendingJobs     *prometheus.GaugeVec     // group, partition; from the serve view
 	InvalidRecords  prometheus.Counter       // records on the topic that are not jobs
 }
 
@@ -48,14 +49,17 @@ func New() *Metrics {
 			Name: "jobctl_jobs", Help: "Jobs in the view, by current status.",
 		}, []string{"status"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "jobctl_consumer_lag", Help: "Records not yet committed by a consumer group, per partition.",
+			Name: "jobctl_consumer_lag", Help: "Record lag: records (of every kind, other groups' events too) not yet committed by a consumer group, per partition.",
+		}, []string{"group", "partition"}),
+		PendingJobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobctl_pending_jobs", Help: "Jobs a consumer group has not finished (NEW, SCHEDULED, RUNNING, FAILED waiting for a retry), per partition.",
 		}, []string{"group", "partition"}),
 		InvalidRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jobctl_invalid_records_total", Help: "Records on the topic that are not job events (skipped).",
 		}),
 	}
 	reg.MustRegister(m.JobsProduced, m.JobsProcessed, m.JobsReexecuted, m.HandlerDuration,
-		m.JobsByStatus, m.ConsumerLag, m.InvalidRecords,
+		m.JobsByStatus, m.ConsumerLag, m.PendingJobs, m.InvalidRecords,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -322,3 +322,36 @@ func (v *View) Pending(groups []string, untouched func(group string, partition i
 	}
 	return out
 }
+
+// GroupPosition is a consumer group's position on one partition, as the
+// broker reports it.
+type GroupPosition struct {
+	// Committed is the next offset the group reads; -1 when it has
+	// committed nothing on the partition.
+	Committed int64
+	// EndOffset is the partition's end offset (high watermark); -1 when
+	// unknown.
+	EndOffset int64
+}
+
+// PendingAt counts pending jobs (see Pending) for the groups in
+// positions, which are the groups that exist: they have committed
+// offsets on the topic. A job a group has not touched yet counts as
+// pending on a partition unless the group has read that partition to its
+// end (committed = end offset): then the group has passed over the job
+// (it started --from latest after it, or skipped it as a duplicate) and
+// will not run it. While the group still has records to read there, its
+// untouched jobs count, so the figure is an upper bound until it has.
+func (v *View) PendingAt(positions map[string]map[int]GroupPosition) map[string]map[int]int {
+	groups := make([]string, 0, len(positions))
+	for g := range positions {
+		groups = append(groups, g)
+	}
+	return v.Pending(groups, func(g string, p int) bool {
+		pos, ok := positions[g][p]
+		if !ok {
+			return true
+		}
+		return pos.Committed < 0 || pos.EndOffset < 0 || pos.Committed < pos.EndOffset
+	})
+}

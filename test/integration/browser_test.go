@@ -136,6 +136,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		d.run(step("wait for the counters to show 9 DONE jobs and the lag table a group",
 			ignoreValue(chromedp.Poll[bool](`document.querySelector('[data-status="DONE"]').textContent === "9" && document.querySelectorAll('#lag tr td.mono').length > 0`,
 				chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(0)))))
+		// Beside the record lag, the group's pending jobs: none once all
+		// are DONE.
+		d.run(step("wait for the lag table to show 0 pending jobs on every partition",
+			ignoreValue(chromedp.Poll[bool](`[...document.querySelectorAll('#lag td.pending')].length > 0 && [...document.querySelectorAll('#lag td.pending')].every(td => td.textContent === "0")`,
+				chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(0)))))
 		// The job detail panel shows its history.
 		d.run(
 			step("click the job's row", chromedp.Click(chromedp.CSS(row))),

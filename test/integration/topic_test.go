@@ -315,7 +315,7 @@ func TestTopicDescribe(t *testing.T) {
 			`(?m)^PARTITION\s+LEADER\s+REPLICAS\s+ISR\s+START-OFFSET\s+HIGH-WATERMARK\s*$`,
 			`(?m)^0\s+\d+\s+\d+\s+\d+\s+0\s+5\s*$`,
 			`(?m)^1\s+\d+\s+\d+\s+\d+\s+0\s+3\s*$`,
-			`(?m)^GROUP\s+PARTITION\s+COMMITTED\s+HIGH-WATERMARK\s+LAG\s*$`,
+			`(?m)^GROUP\s+PARTITION\s+COMMITTED\s+HIGH-WATERMARK\s+RECORD-LAG\s*$`,
 			`(?m)^` + regexp.QuoteMeta(group) + `\s+0\s+3\s+5\s+2\s*$`,
 			`(?m)^` + regexp.QuoteMeta(group) + `\s+1\s+-\s+3\s+-\s*$`,
 		} {
