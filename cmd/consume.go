@@ -67,6 +67,18 @@ unfinished jobs uncommitted for the next owner. The consumer exits 0
 after --timeout without new jobs (0 = run until stopped) and prints a
 summary (-o json: as JSON on stdout).
 
+--route TYPE=HANDLER (repeatable; handler.routes) runs a handler per job
+type: TYPE=exec:COMMAND (a shell command line, with --exec-env),
+TYPE=sleep[:DURATION], or TYPE=default (the --handler handler). TYPE '*'
+serves every type without a route. With routes and no '*', a job of a
+type no route serves is not run: it ends DEAD at once ("no handler for job
+type ...") in <topic>.dlq, from where 'jobctl dlq replay' runs it again
+once a consumer serves the type.
+
+An exec handler's stdout (up to 64 KiB; more is cut, with a note) is the
+job's result, kept in its DONE event and shown by 'jobctl jobs get' and
+GET /jobs/{id}: as JSON when it is JSON, else as a string.
+
 Unless --scheduler=false (consume.scheduler), the consumer also runs the
 scheduler of periodic schedules ('jobctl schedule'): all consumers of the
 topic elect one leader that writes each tick's job.`
@@ -75,6 +87,7 @@ const consumeExample = `  jobctl consume --group workers
   jobctl consume -g workers --concurrency 16 --timeout 0 --metrics-addr 127.0.0.1:9100
   jobctl consume -g workers --max-attempts 10 --retry-backoff 2s --job-timeout 1m
   jobctl consume -g mailers --handler exec --exec-command './send-mail.sh' --type-policy 'email:timeout=30s'
+  jobctl consume -g workers --route 'email=exec:./send-mail.sh' --route 'report=sleep:2s' --route '*=default'
   jobctl consume -g workers --instance-id "$(hostname)-1" --processed-log '' -o json`
 
 func newConsumeCmd(app *App) *cobra.Command {
@@ -110,6 +123,7 @@ func newConsumeCmd(app *App) *cobra.Command {
 	addKeyFlag(f, "handler.sleep.fail_rate", "fail-rate", "")
 	addCommandFlag(f, "handler.exec.command", "exec-command")
 	addArrayFlag(f, "handler.exec.env", "exec-env")
+	addArrayFlag(f, "handler.routes", "route")
 	return cmd
 }
 
@@ -129,7 +143,43 @@ func addArrayFlag(fs *pflag.FlagSet, key, name string) {
 	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
 }
 
+// newHandler is the --handler handler, or with --route a handler.Mux of
+// the routes; it serves unrouted types only through a '*' route.
 func newHandler(hc config.HandlerConfig, group string) (handler.Handler, error) {
+	routes, err := config.ParseRoutes(hc.Routes)
+	if err != nil {
+		return nil, usageErrorf("--route: %v", err)
+	}
+	if len(routes) == 0 {
+		return newDefaultHandler(hc, group)
+	}
+	mux := handler.NewMux()
+	for _, r := range routes {
+		var h handler.Handler
+		switch r.Handler {
+		case "exec":
+			h = handler.Exec{Command: []string{r.Command}, Env: hc.Exec.Env, Group: group}
+		case "sleep":
+			s := handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}
+			if r.SleepSet {
+				s = handler.Sleep{Duration: r.Sleep}
+			}
+			h = s
+		default: // "default"
+			if h, err = newDefaultHandler(hc, group); err != nil {
+				return nil, err
+			}
+		}
+		if r.Type == config.RouteAnyType {
+			mux.Fallback(h)
+		} else {
+			mux.Route(r.Type, h)
+		}
+	}
+	return mux, nil
+}
+
+func newDefaultHandler(hc config.HandlerConfig, group string) (handler.Handler, error) {
 	switch hc.Name {
 	case "sleep":
 		return handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}, nil
@@ -193,8 +243,12 @@ func runConsume(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
+	handlerName := cfg.Handler.Name
+	if len(cfg.Handler.Routes) > 0 {
+		handlerName = "routes"
+	}
 	app.Logger.Info("consuming", "group", cfg.Group.ID, "topic", cfg.Topic, "worker", w.ID(),
-		"handler", cfg.Handler.Name, "concurrency", cfg.Consume.Concurrency, "timeout", cfg.Timeout)
+		"handler", handlerName, "routes", cfg.Handler.Routes, "concurrency", cfg.Consume.Concurrency, "timeout", cfg.Timeout)
 	// The periodic-schedule scheduler runs beside the worker and stops
 	// with it (see pkg/schedule: one of all consumers leads).
 	schedCtx, stopScheduler := context.WithCancel(ctx)
@@ -217,13 +271,14 @@ func runConsume(ctx context.Context, app *App) error {
 		return err
 	}
 	app.Logger.Info("consumer stopped", "reason", sum.StopReason, "processed", sum.Processed, "done", sum.Done,
-		"failed", sum.Failed, "dead", sum.Dead, "invalid", sum.Invalid, "duplicates_skipped", sum.DuplicatesSkipped,
+		"failed", sum.Failed, "dead", sum.Dead, "cancelled", sum.Cancelled, "scheduled", sum.Scheduled,
+		"invalid", sum.Invalid, "duplicates_skipped", sum.DuplicatesSkipped,
 		"jobs_per_second", round2(sum.JobsPerSecond))
 	if app.Printer().Format == output.JSON {
 		return output.WriteJSON(app.IO.Out, sum)
 	}
-	fmt.Fprintf(app.IO.ErrOut, "consumed (%s): %d attempts (%d done, %d failed and retried, %d dead), %d invalid records and %d duplicates skipped, %.1f jobs/s over %.1fs active\n",
-		sum.StopReason, sum.Processed, sum.Done, sum.Failed, sum.Dead, sum.Invalid, sum.DuplicatesSkipped, sum.JobsPerSecond, sum.ActiveSeconds)
+	fmt.Fprintf(app.IO.ErrOut, "consumed (%s): %d attempts (%d done, %d failed and retried, %d dead), %d cancelled, %d scheduled, %d invalid records and %d duplicates skipped, %.1f jobs/s over %.1fs active\n",
+		sum.StopReason, sum.Processed, sum.Done, sum.Failed, sum.Dead, sum.Cancelled, sum.Scheduled, sum.Invalid, sum.DuplicatesSkipped, sum.JobsPerSecond, sum.ActiveSeconds)
 	return nil
 }
 

@@ -193,6 +193,9 @@ func printJob(app *App, j view.Job) error {
 		{"Payload:", payload},
 		{"Events:", strconv.Itoa(j.Events)},
 	}
+	if len(j.Result) > 0 { // the whole result is in -o json
+		fields = append(fields, []string{"Result:", truncateRunes(oneLine(string(j.Result)), 200)})
+	}
 	if err := p.Print(nil, nil, func() [][]string { return fields }); err != nil {
 		return err
 	}
@@ -235,4 +238,13 @@ func dash(s string) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// truncateRunes cuts s to at most n runes, marking the cut with "…".
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }

@@ -91,6 +91,9 @@ type HandlerConfig struct {
 	Name  string             `mapstructure:"name"`
 	Sleep SleepHandlerConfig `mapstructure:"sleep"`
 	Exec  ExecHandlerConfig  `mapstructure:"exec"`
+	// Routes are "TYPE=exec:COMMAND" or "TYPE=sleep[:DURATION]" entries;
+	// ParseRoutes reads them.
+	Routes []string `mapstructure:"routes"`
 }
 
 // SleepHandlerConfig tunes the simulated-work handler.
@@ -224,6 +227,9 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 	}
 	if _, err := ParseTypePolicies(c.Consume.TypePolicies); err != nil {
 		return fail("consume.type_policies", "%v", err)
+	}
+	if _, err := ParseRoutes(c.Handler.Routes); err != nil {
+		return fail("handler.routes", "%v", err)
 	}
 	for _, e := range c.Handler.Exec.Env {
 		if err := checkEnvEntry(e); err != nil {

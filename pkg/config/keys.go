@@ -95,6 +95,7 @@ var Keys = []Key{
 	{Name: "handler.sleep.jitter", Kind: KindDuration, Default: time.Duration(0), Usage: "sleep handler: random extra time per job, up to this"},
 	{Name: "handler.sleep.fail_rate", Kind: KindFloat, Default: 0.0, Usage: "sleep handler: fraction of jobs that fail (0-1)"},
 	{Name: "handler.exec.command", Kind: KindStrings, Default: []string{}, Usage: "exec handler: command and arguments run per job"},
+	{Name: "handler.routes", Kind: KindStrings, Default: []string{}, Usage: "a handler per job type, TYPE=exec:COMMAND, TYPE=sleep[:DURATION] or TYPE=default (the --handler one); TYPE * = every other type; with routes, a job of a type no route serves is DEAD at once"},
 	{Name: "handler.exec.env", Kind: KindStrings, Default: []string{}, Usage: "exec handler: extra environment of job programs, NAME (passed through) or NAME=VALUE; JOBCTL_* only when named here"},
 
 	{Name: "api.addr", Kind: KindString, Default: "127.0.0.1:8080", Usage: "address the HTTP API listens on"},

@@ -3,8 +3,10 @@ package handler
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -26,7 +28,8 @@ const pipeGrace = 2 * time.Second
 
 // Exec runs a program per job. The job's JSON payload is its standard
 // input. Exit status 0 is DONE; anything else is FAILED with the tail of
-// its stderr as the error.
+// its stderr as the error. Through HandleResult its standard output, up
+// to MaxResultBytes, is the job's result (see Result); Handle discards it.
 //
 // The program does not inherit jobctl's environment, which holds secrets
 // (JOBCTL_SASL_PASSWORD, JOBCTL_API_TOKEN, cloud credentials...): it gets
@@ -97,10 +100,26 @@ func (e Exec) environ(parent []string, j job.Event) []string {
 	)
 }
 
-var _ Handler = Exec{}
+var _ ResultHandler = Exec{}
 
-// Handle runs the command for j.
+// Handle runs the command for j; its stdout goes to /dev/null.
 func (e Exec) Handle(ctx context.Context, j job.Event) error {
+	return e.run(ctx, j, nil)
+}
+
+// HandleResult runs the command for j and returns its stdout as the
+// result: JSON when it is JSON, else a JSON string; beyond MaxResultBytes
+// it is cut, with a note, which never fails the job.
+func (e Exec) HandleResult(ctx context.Context, j job.Event) (json.RawMessage, error) {
+	out := &headBuffer{max: MaxResultBytes}
+	if err := e.run(ctx, j, out); err != nil {
+		return nil, err
+	}
+	return out.result(), nil
+}
+
+// run runs the command for j with stdout (nil: /dev/null).
+func (e Exec) run(ctx context.Context, j job.Event, stdout io.Writer) error {
 	if len(e.Command) == 0 {
 		return errors.New("exec handler: no command configured")
 	}
@@ -121,7 +140,10 @@ func (e Exec) Handle(ctx context.Context, j job.Event) error {
 	cmd.Stdin = bytes.NewReader(j.Payload)
 	cmd.Env = e.environ(os.Environ(), j)
 	stderr := &tailBuffer{max: stderrTailBytes}
-	cmd.Stderr = stderr // stdout stays nil: /dev/null, no pipe to drain
+	cmd.Stderr = stderr
+	if stdout != nil { // else /dev/null, no pipe to drain
+		cmd.Stdout = stdout
+	}
 
 	err := cmd.Run()
 	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil {

@@ -110,14 +110,18 @@ func fastParse(data []byte) (Event, bool) {
 			} else {
 				e.Attempt = n
 			}
-		case "payload":
+		case "payload", "result":
 			start := s.i
 			s.skipValue()
 			raw := s.b[start:s.i]
 			if !json.Valid(raw) {
 				return e, false
 			}
-			e.Payload = json.RawMessage(bytes.Clone(raw))
+			if key == "payload" {
+				e.Payload = json.RawMessage(bytes.Clone(raw))
+			} else {
+				e.Result = json.RawMessage(bytes.Clone(raw))
+			}
 		default:
 			if isFieldName(key) {
 				return e, false // "errors", or a case-insensitive match
@@ -195,7 +199,7 @@ func smallInt(b []byte) (int, bool) {
 	return n, true
 }
 
-var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "run_at", "errors"}
+var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "run_at", "errors", "result"}
 
 func isFieldName(key string) bool {
 	for _, f := range fieldNames {

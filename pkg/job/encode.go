@@ -57,6 +57,15 @@ func (e Event) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(append(b, `,"errors":`...), errs...)
 	}
+	if len(e.Result) > 0 {
+		// Rare (DONE events of result handlers) and free-form: encoding/json
+		// compacts and escapes it exactly as Marshal would.
+		res, err := json.Marshal(e.Result)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"result":`...), res...)
+	}
 	return append(b, '}'), nil
 }
 

@@ -41,6 +41,13 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		if r.IntN(4) == 0 {
 			e.Errors = []AttemptError{{Attempt: 1, Error: pick(), At: at}}
 		}
+		switch r.IntN(4) {
+		case 0:
+			e.Result = json.RawMessage(`{"sent": true, "to": ["<a@b.c>"]}`)
+		case 1:
+			q, _ := json.Marshal(pick())
+			e.Result = q
+		}
 		want, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)

@@ -61,6 +61,10 @@ func FuzzFastParseMatchesUnmarshal(f *testing.F) {
 		`{"job_id": 5, "status": "NEW"} x`,
 		`{"job_id": 5, "status": "NEW", "payload": {"a": }}`,
 		`{"job_id": 05, "status": "NEW"}`,
+		`{"job_id": 9, "status": "DONE", "result": {"sent": [1, "x"]}}`,
+		`{"job_id": 9, "status": "DONE", "result": "plain \u003c text"}`,
+		`{"job_id": 9, "status": "DONE", "result": null}`,
+		`{"job_id": 9, "status": "DONE", "Result": 1}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -103,6 +103,9 @@ type Event struct {
 	// Errors, on a NEW that releases a retry, are the earlier attempts'
 	// errors of this run, so the dead letter of a last attempt has all.
 	Errors []AttemptError `json:"errors,omitempty"`
+	// Result, on a DONE event, is what the handler returned (an exec
+	// handler's stdout, capped): JSON as given, or a JSON string.
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 // AttemptError is why one attempt failed.

@@ -77,6 +77,9 @@ type Job struct {
 	Attempt   int             `json:"attempt"`
 	Worker    string          `json:"worker,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	// Result is the latest result a handler returned (a DONE event's
+	// result; see ResultLimit).
+	Result json.RawMessage `json:"result,omitempty"`
 	// RunAt is when the job was asked to run, not before (its NEW's
 	// run_at; SCHEDULED until then).
 	RunAt time.Time `json:"run_at,omitzero"`
@@ -144,6 +147,7 @@ type entry struct {
 	id        job.ID
 	typ       string
 	payload   string
+	result    string // the latest DONE result, up to ResultLimit bytes
 	worker    string
 	err       string
 	created   int64
@@ -280,6 +284,9 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	if e.payload == "" && len(ev.Payload) > 0 {
 		e.payload = string(ev.Payload)
 	}
+	if ev.Status == job.StatusDone && len(ev.Result) > 0 {
+		e.result = keptResult(ev.Result)
+	}
 	created := unixNano(ev.CreatedAt)
 	if created == 0 && ev.Status == job.StatusNew {
 		created = at
@@ -340,6 +347,9 @@ func (e *entry) toJob(withHistory bool) Job {
 	}
 	if e.payload != "" {
 		j.Payload = json.RawMessage(e.payload)
+	}
+	if e.result != "" {
+		j.Result = json.RawMessage(e.result)
 	}
 	if withHistory {
 		j.History = make([]HistoryEntry, len(e.history))

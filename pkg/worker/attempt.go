@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/delay"
+	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/job"
 )
 
@@ -78,7 +80,7 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 	w.running.Add(1)
 	started := time.Now()
 	stopRunning := w.startRunningTimer(p, ev)
-	err := w.callHandler(ctx, ev)
+	result, err := w.callHandler(ctx, ev)
 	stopRunning()
 	ended := time.Now()
 	timedOut := errors.As(context.Cause(ctx), new(errTimeout))
@@ -111,31 +113,48 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 		}
 		w.metrics.HandlerDuration.WithLabelValues(status).Observe(ended.Sub(started).Seconds())
 	}
+	ev.Result = result
 	p.results <- w.outcomeOf(t, ev, pol, err, started, ended)
 }
 
+// handlerReturn is what a handler returned.
+type handlerReturn struct {
+	result json.RawMessage
+	err    error
+}
+
 // callHandler runs the handler in its own goroutine, turning a panic into
-// the attempt's error, and stops waiting abandonAfter after ctx ended.
-func (w *Worker) callHandler(ctx context.Context, ev job.Event) error {
-	done := make(chan error, 1)
+// the attempt's error, and stops waiting abandonAfter after ctx ended. A
+// handler.ResultHandler's result comes back capped at
+// handler.MaxResultBytes (cut results become a string with a note).
+func (w *Worker) callHandler(ctx context.Context, ev job.Event) (json.RawMessage, error) {
+	done := make(chan handlerReturn, 1)
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				done <- fmt.Errorf("handler panicked: %v", r)
+				done <- handlerReturn{err: fmt.Errorf("handler panicked: %v", r)}
 			}
 		}()
-		done <- w.handler.Handle(ctx, ev)
+		if w.resultHandler == nil {
+			done <- handlerReturn{err: w.handler.Handle(ctx, ev)}
+			return
+		}
+		res, err := w.resultHandler.HandleResult(ctx, ev)
+		if len(res) > handler.MaxResultBytes {
+			res = handler.Result(res, int64(len(res)))
+		}
+		done <- handlerReturn{res, err}
 	}()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.result, r.err
 	case <-ctx.Done():
 	}
 	t := time.NewTimer(abandonAfter)
 	defer t.Stop()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.result, r.err
 	case <-t.C:
 		w.count(&w.stats.abandoned)
 		w.log.Warn("a job's handler did not return after its context ended; leaving it behind", "job_id", ev.JobID, "attempt", ev.Attempt)
@@ -143,13 +162,15 @@ func (w *Worker) callHandler(ctx context.Context, ev job.Event) error {
 		if cause == nil {
 			cause = ctx.Err()
 		}
-		return fmt.Errorf("%w (the handler did not stop)", cause)
+		return nil, fmt.Errorf("%w (the handler did not stop)", cause)
 	}
 }
 
-// outcomeOf turns an attempt's result into what must be written: DONE; a
-// retry (delay record, then FAILED with retry_at); or, after the last
-// attempt, a dead letter and DEAD.
+// outcomeOf turns an attempt's result into what must be written: DONE
+// (with the handler's result, if any); a retry (delay record, then FAILED
+// with retry_at); or, after the last attempt or when no handler serves
+// the job's type (handler.ErrNoHandler: every attempt would fail the
+// same way), a dead letter and DEAD.
 func (w *Worker) outcomeOf(t *task, ev job.Event, pol Policy, err error, started, ended time.Time) *outcome {
 	o := &outcome{task: t, offset: t.offset, started: started, ended: ended}
 	ev.UpdatedAt = ended.UTC()
@@ -160,10 +181,12 @@ func (w *Worker) outcomeOf(t *task, ev job.Event, pol Policy, err error, started
 		o.event = ev
 		return o
 	}
+	ev.Result = nil
 	msg := truncate(err.Error(), maxErrorBytes)
 	ev.Error = msg
 	errs := append(append([]job.AttemptError(nil), t.event.Errors...), job.AttemptError{Attempt: ev.Attempt, Error: msg, At: ev.UpdatedAt})
-	if ev.Attempt < pol.MaxAttempts {
+	noHandler := errors.Is(err, handler.ErrNoHandler)
+	if ev.Attempt < pol.MaxAttempts && !noHandler {
 		due := ended.Add(pol.BackoffAfter(ev.Attempt)).UTC()
 		ev.Status = job.StatusFailed
 		ev.RetryAt = due
@@ -179,7 +202,11 @@ func (w *Worker) outcomeOf(t *task, ev job.Event, pol Policy, err error, started
 	}
 	ev.Status = job.StatusDead
 	o.event = ev
-	o.letter = w.deadLetter(t, ev, errs, fmt.Sprintf("failed %d of %d attempts", ev.Attempt, pol.MaxAttempts))
+	reason := fmt.Sprintf("failed %d of %d attempts", ev.Attempt, pol.MaxAttempts)
+	if noHandler {
+		reason = msg
+	}
+	o.letter = w.deadLetter(t, ev, errs, reason)
 	return o
 }
 

@@ -160,6 +160,9 @@ func (p *partition) finish(batch []*outcome) {
 		}
 		p.tracker.Completed(p.id, o.offset)
 		if o.task == nil {
+			if o.event.Status == job.StatusScheduled {
+				w.count(&w.stats.scheduled)
+			}
 			continue
 		}
 		ev := o.event

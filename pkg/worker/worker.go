@@ -130,8 +130,10 @@ type Summary struct {
 	Done      int64 `json:"done"`
 	Failed    int64 `json:"failed"`
 	Dead      int64 `json:"dead"`
-	// Cancelled counts runs ended CANCELED (not in Processed).
+	// Cancelled counts runs ended CANCELED (not in Processed); Scheduled
+	// counts NEW jobs recorded SCHEDULED until their run_at.
 	Cancelled int64 `json:"cancelled"`
+	Scheduled int64 `json:"scheduled"`
 	// Invalid counts poison records (moved to the dead-letter topic);
 	// Skipped counts job events that are not NEW; DuplicatesSkipped NEW
 	// records of jobs the group had already run.
@@ -174,6 +176,7 @@ type Worker struct {
 	conn          *kafkaconn.Conn
 	client        *kafka.Client
 	handler       handler.Handler
+	resultHandler handler.ResultHandler // the handler, when it returns results
 	log           *slog.Logger
 	metrics       *metrics.Metrics
 	abort         context.Context
@@ -204,7 +207,7 @@ type Worker struct {
 	running      atomic.Int64 // attempts running now
 	lastActivity atomic.Int64 // unix nanos of the last record fetched or outcome written
 	stats        struct {
-		processed, done, failed, dead, cancelled, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
+		processed, done, failed, dead, cancelled, scheduled, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
 	}
 	assignments atomic.Int64
 	announced   atomic.Bool // freshStarts said where the group starts
@@ -253,6 +256,7 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 	for typ, p := range cfg.Policies {
 		w.policies[typ] = cfg.Policy.override(p)
 	}
+	w.resultHandler, _ = h.(handler.ResultHandler)
 	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
 	w.attempts.byID = map[string]runningAttempt{}
 	w.control = control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: w.log.With("part", "control"), OnChange: w.onControl})
@@ -567,7 +571,7 @@ func (w *Worker) countOutcome(status job.Status, at time.Time) {
 func (w *Worker) summary(start time.Time, stopCtx context.Context) Summary {
 	s := Summary{
 		Group: w.cfg.Group, Topic: w.cfg.Topic, Worker: w.id,
-		Processed: w.stats.processed.Load(), Done: w.stats.done.Load(), Failed: w.stats.failed.Load(), Dead: w.stats.dead.Load(), Cancelled: w.stats.cancelled.Load(),
+		Processed: w.stats.processed.Load(), Done: w.stats.done.Load(), Failed: w.stats.failed.Load(), Dead: w.stats.dead.Load(), Cancelled: w.stats.cancelled.Load(), Scheduled: w.stats.scheduled.Load(),
 		Invalid: w.stats.invalid.Load(), Skipped: w.stats.skipped.Load(), DuplicatesSkipped: w.stats.duplicates.Load(),
 		Reexecuted: w.stats.reexecuted.Load(), Interrupted: w.stats.interrupted.Load(), Abandoned: w.stats.abandoned.Load(),
 		Assignments:    int(w.assignments.Load()),
