@@ -17,7 +17,8 @@ import (
 // through its own script; a type without a route ends DEAD at once with
 // the reason (and a dead letter), never DONE; an exec job's JSON stdout is
 // its result in the DONE event, `jobs get -o json` and GET /jobs/{id};
-// stdout beyond 64 KiB is cut with a note and the job is still DONE.
+// stdout beyond 64 KiB is cut with a note and the job is still DONE; the
+// summary line counts cancelled and scheduled jobs.
 func TestRoutingAndResults(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		topic := createTopic(t, tgt, 2)
@@ -36,7 +37,10 @@ func TestRoutingAndResults(t *testing.T) {
 			return job.Event{JobID: mustID(t, id+sfx), Status: job.StatusNew, Type: typ, Payload: json.RawMessage(payload), CreatedAt: time.Now().UTC()}
 		}
 		m1, r1, big, fax := mk("m1-", "email", `{"to":"a@b.c"}`), mk("r1-", "resize", `{"w":1}`), mk("big-", "resize", `{"size":"big"}`), mk("fax-", "fax", `{}`)
-		wkProduce(t, tgt, topic, []job.Event{m1, r1, big, fax})
+		// A job due in an hour is only recorded SCHEDULED: the summary counts it.
+		later := mk("later-", "email", `{}`)
+		later.RunAt = time.Now().Add(time.Hour).UTC()
+		wkProduce(t, tgt, topic, []job.Event{m1, r1, big, fax, later})
 
 		group := uniqueName(t, "g")
 		r := jobctl(t, tgt, "-t", topic, "-g", group, "consume", "--route", "email=exec:"+mail, "--route", "resize=exec:"+resize,
@@ -44,7 +48,7 @@ func TestRoutingAndResults(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatal(r)
 		}
-		if !strings.Contains(r.Stderr, "3 done, 0 failed and retried, 1 dead), 0 cancelled, 0 scheduled") {
+		if !strings.Contains(r.Stderr, "4 attempts (3 done, 0 failed and retried, 1 dead), 0 cancelled, 1 scheduled") {
 			t.Errorf("summary line: %s", r.Stderr)
 		}
 		id := func(e job.Event) string { return e.JobID.String() }
@@ -103,4 +107,19 @@ func TestRoutingAndResults(t *testing.T) {
 			return strings.Contains(string(b), `"result":{"sent":true,"job":"`+id(m1)+`"}`)
 		})
 	})
+}
+
+// TestRoutingConfigErrors: a bad route, from the flag or the environment,
+// stops consume before it joins, naming the key and the spec.
+func TestRoutingConfigErrors(t *testing.T) {
+	tgt := targets[0]
+	r := jobctl(t, tgt, "-t", "nope", "-g", "g", "consume", "--route", "email=run:./x.sh")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "handler.routes") || !strings.Contains(r.Stderr, `"email=run:./x.sh": unknown handler "run"`) {
+		t.Errorf("bad --route: %s", r)
+	}
+	t.Setenv("JOBCTL_HANDLER_ROUTES", "report=sleep:soon")
+	r = jobctl(t, tgt, "-t", "nope", "-g", "g", "consume")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "JOBCTL_HANDLER_ROUTES") && !strings.Contains(r.Stderr, "handler.routes") || !strings.Contains(r.Stderr, `"report=sleep:soon"`) {
+		t.Errorf("bad JOBCTL_HANDLER_ROUTES: %s", r)
+	}
 }
