@@ -156,7 +156,10 @@ func (v *View) mergeLocked(e *entry, ev job.Event, h hist) bool {
 		return true
 	}
 	if !multi {
-		states = []groupState{e.ungroupedState(), e.state()}
+		// Room for the group that touches the job second: most jobs
+		// stop there.
+		states = make([]groupState, 2, 3)
+		states[0], states[1] = e.ungroupedState(), e.state()
 	}
 	changed := false
 	if gi == 0 {
