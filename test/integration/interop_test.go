@@ -59,8 +59,14 @@ def report(err, msg):
 p = Producer({"bootstrap.servers": brokers, "acks": "all", "broker.address.family": "v4"})
 for arg in sys.argv[3:]:
     job_id = int(arg)
-    # The seed's payload, keyed by job id; default partitioner.
-    p.produce(topic, key=str(job_id), value=json.dumps({"job_id": job_id, "status": "NEW"}), on_delivery=report)
+    # The seed's payload, keyed by job id; default partitioner. Every
+    # other job uses the rest of the record contract (docs/runtime.md,
+    # "What foreign producers may send"): type, payload, created_at and a
+    # run_at that has passed (= run now).
+    job = {"job_id": job_id, "status": "NEW"}
+    if job_id % 2:
+        job.update(type="interop", payload={"n": job_id}, created_at="2026-01-02T03:04:05Z", run_at="2020-01-01T00:00:00Z")
+    p.produce(topic, key=str(job_id), value=json.dumps(job), on_delivery=report)
 left = p.flush(30)
 if errors or left:
     sys.exit("delivery failed: %s (%d undelivered)" % (errors, left))
