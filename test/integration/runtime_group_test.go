@@ -39,7 +39,10 @@ func TestRuntimeCrashLoop(t *testing.T) {
 		topic := createTopic(t, tgt, 6)
 		group := uniqueName(t, "g")
 		args := func(id string) []string {
-			return []string{"-c", strconv.Itoa(conc), "--sleep", "8ms", "--timeout", "0", "--instance-id", id, "--session-timeout", "10s"}
+			// 16 ms jobs: about 40 s of work for two members, twice what
+			// the ten kills below take, so every kill hits a busy member
+			// even on a fast machine.
+			return []string{"-c", strconv.Itoa(conc), "--sleep", "16ms", "--timeout", "0", "--instance-id", id, "--session-timeout", "10s"}
 		}
 		survivor := rtConsume(t, tgt, topic, group, args("survivor")...)
 		victim := rtConsume(t, tgt, topic, group, args("victim")...)
@@ -55,7 +58,7 @@ func TestRuntimeCrashLoop(t *testing.T) {
 		var killedAt []time.Time
 		var killedParts []map[int]bool
 		for len(killedAt) < kills {
-			time.Sleep(time.Duration(800+rand.IntN(1700)) * time.Millisecond)
+			time.Sleep(time.Duration(600+rand.IntN(1000)) * time.Millisecond)
 			parts := map[int]bool{}
 			for _, r := range rtLogs(t, victims...) { // static membership: the same partitions
 				parts[r.Partition] = true
