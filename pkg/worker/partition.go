@@ -118,7 +118,7 @@ func (p *partition) start(committed int64, metadata string, fresh int64) {
 	go func() {
 		defer close(p.fetched)
 		if p.seen.enabled() {
-			if err := p.scanHistory(committed, metadata); err != nil {
+			if err := p.scanHistory(committed, metadata, fresh); err != nil {
 				if p.fetchCtx.Err() != nil {
 					return
 				}
@@ -315,10 +315,18 @@ func (p *partition) poison(m kafka.Message, reason string) {
 // unless the last owner handed the partition over cleanly, every record
 // up to the current end, so jobs the last owner finished but did not
 // commit before it died are not run again.
-func (p *partition) scanHistory(committed int64, metadata string) error {
+func (p *partition) scanHistory(committed int64, metadata string, fresh int64) error {
 	w := p.w
-	if committed < 0 {
-		return nil // the group never ran anything here
+	noCommit := committed < 0
+	if noCommit {
+		// A new group, or one whose last owner of this partition died
+		// before its first commit (CI caught that: a crash a second after
+		// the start re-ran every job the dead worker had finished). Only
+		// reading tells them apart: from where the group starts, ahead.
+		if fresh < 0 {
+			return nil // the start is not known as an offset
+		}
+		committed, metadata = fresh, metaOpen
 	}
 	ctx, cancel := context.WithTimeout(p.fetchCtx, 2*time.Minute)
 	defer cancel()
@@ -327,6 +335,9 @@ func (p *partition) scanHistory(committed int64, metadata string) error {
 		return err
 	}
 	from := max(first, committed-int64(w.cfg.DedupWindow))
+	if noCommit {
+		from = max(first, committed)
+	}
 	to := committed
 	if metadata != metaClean {
 		to = min(end, committed+int64(w.cfg.DedupWindow))

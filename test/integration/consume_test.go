@@ -270,6 +270,51 @@ func TestConsumeKillAndRestart(t *testing.T) {
 	})
 }
 
+// TestConsumeKillBeforeFirstCommit: a worker SIGKILLed before it ever
+// committed leaves the group with no offsets at all; the next owner must
+// still skip the jobs whose DONE the dead worker wrote (CI caught a
+// re-run of exactly those).
+func TestConsumeKillBeforeFirstCommit(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		const n = 600
+		topic := createTopic(t, tgt, 2)
+		group := uniqueName(t, "g")
+		jobs := wkJobs(uniqueName(t, "j"), n)
+		wkProduce(t, tgt, topic, jobs)
+		args := []string{"consume", "-t", topic, "-g", group, "-c", "4", "--sleep", "5ms", "--session-timeout", "6s"}
+
+		first := wkStart(t, tgt, append(args, "--commit-interval", "1h", "--timeout", "60s")...)
+		wkWaitUntil(t, 2*time.Minute, "the first consumer to process 200 jobs", func() bool {
+			return wkCountLines(filepath.Join(first.cmd.Dir, "processed_jobs.log")) >= 200
+		})
+		if err := first.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		first.wait(t, 30*time.Second)
+		for p, off := range wkCommitted(t, tgt, group, topic) {
+			if off >= 0 {
+				t.Fatalf("the killed consumer committed offset %d on partition %d; the test needs a group without offsets", off, p)
+			}
+		}
+		second := wkStart(t, tgt, append(args, "--timeout", "5s")...)
+		if code := second.wait(t, 3*time.Minute); code != 0 {
+			t.Fatalf("restarted consumer: exit %d\n%s", code, second.stderr.String())
+		}
+		l := wkIndex(t, readTopic(t, tgt, topic))
+		twice := 0
+		wkCheckEveryJob(t, l, jobs, func(id string, dones []wkRecord) {
+			if len(dones) > 1 {
+				twice++
+			}
+		})
+		// Only jobs running at the kill (at most -c 4) may run again.
+		if twice > 4 {
+			t.Errorf("%d jobs ran twice after a kill before the first commit; at most the 4 running ones may", twice)
+		}
+		t.Logf("killed before any commit after %d jobs; %d jobs ran twice", wkCountLines(filepath.Join(first.cmd.Dir, "processed_jobs.log")), twice)
+	})
+}
+
 // TestConsumeSIGTERM: SIGTERM ends the consumer cleanly (exit 0), with
 // every job whose DONE was written covered by the committed offsets, and
 // the group left at once.
