@@ -88,7 +88,7 @@ go test -run '^$' -fuzz FuzzPostJobs -fuzztime "${FUZZTIME:-10s}" ./pkg/api
 
 log "integration suite against: embedded${JOBCTL_TEST_BROKERS:+ and Apache Kafka at $JOBCTL_TEST_BROKERS}"
 set +e
-go test -race -count=1 -timeout 40m -v ./test/integration/ >"$JOBCTL_TEST_ARTIFACTS/integration.log" 2>&1
+go test -race -count=1 -parallel 1 -timeout 60m -v ./test/integration/ >"$JOBCTL_TEST_ARTIFACTS/integration.log" 2>&1
 rc=$?
 set -e
 # Show every test and subtest result (the /embedded and /kafka targets), and

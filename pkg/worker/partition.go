@@ -364,15 +364,18 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 		// A range can end in offsets that hold no record (compacted
 		// away, transaction markers): a fetch that finds nothing more
 		// while the reader is past the range ends the scan.
-		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		// A slow fetch (a loaded broker) is waited for: giving up early
+		// would run again every job the history would have shown done.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		m, err := r.FetchMessage(fctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				if r.Offset() >= to || stalls >= 3 {
+				if n > 0 && r.Offset() >= to {
 					break
 				}
 				stalls++
+				p.log.Debug("reading the partition's history: still waiting", "from", from, "to", to, "read", n, "waits", stalls)
 				continue
 			}
 			return fmt.Errorf("reading offsets %d to %d: %w", from, to, err)
