@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jobctl/jobctl/pkg/worker"
 	"os"
 	"path/filepath"
 	"sort"
@@ -222,19 +223,7 @@ func rtDuplicateRuns(l rtLedger, group string, logs []rtProcessed, ids []string)
 // --- processed logs, summaries, dead letters --------------------------------
 
 // rtProcessed is one line of a processed log (one finished attempt).
-type rtProcessed struct {
-	JobID      job.ID     `json:"job_id"`
-	Status     job.Status `json:"status"`
-	Worker     string     `json:"worker"`
-	Group      string     `json:"group"`
-	Partition  int        `json:"partition"`
-	Offset     int64      `json:"offset"`
-	DurationMS float64    `json:"duration_ms"`
-	Time       time.Time  `json:"time"`
-	Started    time.Time  `json:"started"`
-	Attempt    int        `json:"attempt"`
-	Run        int        `json:"run"`
-}
+type rtProcessed = worker.ProcessedRecord
 
 func rtReadProcessed(t *testing.T, path string) []rtProcessed {
 	t.Helper()
