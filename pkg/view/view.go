@@ -429,8 +429,11 @@ type Query struct {
 	// After is the id of the last job of the previous page; the page
 	// starts with the next job in list order (empty: from the start).
 	After string
-	Limit int  // at most this many jobs (<= 0: all)
-	Desc  bool // list order reversed
+	// Since and Until, when set, keep the jobs last updated in
+	// [Since, Until) (the job's or, with Group, that group's updated time).
+	Since, Until time.Time
+	Limit        int  // at most this many jobs (<= 0: all)
+	Desc         bool // list order reversed
 }
 
 // List returns the jobs that match q, in the order described in order.go,
@@ -445,6 +448,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 		limit = len(v.jobs)
 	}
 	jobs = make([]Job, 0, min(limit, 1024))
+	since, until := !q.Since.IsZero(), !q.Until.IsZero()
 	gi, knownGroup := v.groupIdx[q.Group]
 	if q.Group != "" && !knownGroup {
 		return jobs, false
@@ -467,6 +471,15 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 		}
 		if q.Type != "" && e.typ != q.Type {
 			return true
+		}
+		if since || until {
+			updated := e.updated
+			if q.Group != "" {
+				updated = gs.updated
+			}
+			if since && updated < q.Since.UnixNano() || until && updated >= q.Until.UnixNano() {
+				return true
+			}
 		}
 		if len(jobs) == limit {
 			more = true
