@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/config"
-	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/output"
 	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/worker"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 const consumeLong = `Join consumer group --group and process the NEW jobs of the partitions
@@ -102,91 +100,17 @@ func newConsumeCmd(app *App) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addKeyFlag(f, "consume.concurrency", "concurrency", "c")
+	addHandlerFlags(f)
 	addKeyFlag(f, "consume.grace", "grace", "")
 	addKeyFlag(f, "consume.processed_log", "processed-log", "")
 	addKeyFlag(f, "consume.commit_interval", "commit-interval", "")
-	addKeyFlag(f, "consume.max_attempts", "max-attempts", "")
-	addKeyFlag(f, "consume.job_timeout", "job-timeout", "")
-	addKeyFlag(f, "consume.retry_backoff", "retry-backoff", "")
-	addKeyFlag(f, "consume.retry_backoff_max", "retry-backoff-max", "")
-	addArrayFlag(f, "consume.type_policies", "type-policy")
 	addKeyFlag(f, "consume.dedup_window", "dedup-window", "")
 	addKeyFlag(f, "consume.from", "from", "")
 	addKeyFlag(f, "consume.instance_id", "instance-id", "")
 	addKeyFlag(f, "consume.session_timeout", "session-timeout", "")
 	addKeyFlag(f, "consume.metrics_addr", "metrics-addr", "")
 	addKeyFlag(f, "consume.scheduler", "scheduler", "")
-	addKeyFlag(f, "handler.name", "handler", "")
-	addKeyFlag(f, "handler.sleep.duration", "sleep", "")
-	addKeyFlag(f, "handler.sleep.jitter", "sleep-jitter", "")
-	addKeyFlag(f, "handler.sleep.fail_rate", "fail-rate", "")
-	addCommandFlag(f, "handler.exec.command", "exec-command")
-	addArrayFlag(f, "handler.exec.env", "exec-env")
-	addArrayFlag(f, "handler.routes", "route")
 	return cmd
-}
-
-// addCommandFlag is addKeyFlag for a command line: repeatable and never
-// split at commas, so --exec-command 'sh -c "echo a,b"' stays one value.
-func addCommandFlag(fs *pflag.FlagSet, key, name string) {
-	k, _ := config.LookupKey(key)
-	fs.StringArray(name, nil, fmt.Sprintf("%s; one value is a shell command line (run by /bin/sh -c), repeat the flag to give the argv instead (env %s)", k.Usage, config.EnvVar(key)))
-	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
-}
-
-// addArrayFlag is addKeyFlag for a list whose values contain commas:
-// repeatable and never split.
-func addArrayFlag(fs *pflag.FlagSet, key, name string) {
-	k, _ := config.LookupKey(key)
-	fs.StringArray(name, nil, fmt.Sprintf("%s; repeat the flag for more (env %s)", k.Usage, config.EnvVar(key)))
-	_ = fs.SetAnnotation(name, keyAnnotation, []string{key})
-}
-
-// newHandler is the --handler handler, or with --route a handler.Mux of
-// the routes; it serves unrouted types only through a '*' route.
-func newHandler(hc config.HandlerConfig, group string) (handler.Handler, error) {
-	routes, err := config.ParseRoutes(hc.Routes)
-	if err != nil {
-		return nil, usageErrorf("--route: %v", err)
-	}
-	if len(routes) == 0 {
-		return newDefaultHandler(hc, group)
-	}
-	mux := handler.NewMux()
-	for _, r := range routes {
-		var h handler.Handler
-		switch r.Handler {
-		case "exec":
-			h = handler.Exec{Command: []string{r.Command}, Env: hc.Exec.Env, Group: group}
-		case "sleep":
-			s := handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}
-			if r.SleepSet {
-				s = handler.Sleep{Duration: r.Sleep}
-			}
-			h = s
-		default: // "default"
-			if h, err = newDefaultHandler(hc, group); err != nil {
-				return nil, err
-			}
-		}
-		if r.Type == config.RouteAnyType {
-			mux.Fallback(h)
-		} else {
-			mux.Route(r.Type, h)
-		}
-	}
-	return mux, nil
-}
-
-func newDefaultHandler(hc config.HandlerConfig, group string) (handler.Handler, error) {
-	switch hc.Name {
-	case "sleep":
-		return handler.Sleep{Duration: hc.Sleep.Duration, Jitter: hc.Sleep.Jitter, FailRate: hc.Sleep.FailRate}, nil
-	case "exec":
-		return handler.Exec{Command: hc.Exec.Command, Env: hc.Exec.Env, Group: group}, nil
-	}
-	return nil, usageErrorf("unknown handler %q", hc.Name)
 }
 
 func runConsume(ctx context.Context, app *App) error {
