@@ -7,6 +7,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,14 @@ type Config struct {
 	Consume  ConsumeConfig `mapstructure:"consume"`
 	Handler  HandlerConfig `mapstructure:"handler"`
 	API      APIConfig     `mapstructure:"api"`
+	Server   ServerConfig  `mapstructure:"server"`
+}
+
+// ServerConfig says where the CLI's read commands find a running
+// 'jobctl serve' to ask instead of replaying the topic themselves.
+type ServerConfig struct {
+	URL   string `mapstructure:"url"`
+	Token string `mapstructure:"token"`
 }
 
 // GroupConfig names the consumer group.
@@ -236,8 +245,30 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 			return fail("handler.exec.env", "%v", err)
 		}
 	}
+	if c.Server.URL != "" {
+		if err := checkServerURL(c.Server.URL); err != nil {
+			return fail("server.url", "%v", err)
+		}
+	}
 	if c.API.TokenReads && c.API.Token == "" {
 		return fail("api.token_reads", "needs api.token to be set")
+	}
+	return nil
+}
+
+// checkServerURL accepts http(s)://host[:port][/path] only: a URL
+// without a scheme or host would otherwise fail later with a less clear
+// error from net/http.
+func checkServerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q: want http://HOST:PORT or https://HOST:PORT (the address 'jobctl serve' listens on)", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want no query or fragment", raw)
 	}
 	return nil
 }
