@@ -134,6 +134,9 @@ type View struct {
 	groupNames []string                // index 0 is "" (no group)
 	multi      map[*entry][]groupState // jobs touched by more than one group
 
+	durations  durationWindow // see durations.go
+	groupRates groupRates     // see grouprate.go
+
 	caughtUp     chan struct{} // closed once every partition present at start is read to its end
 	caughtUpOnce sync.Once
 
@@ -298,6 +301,8 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		e.runAt = ev.RunAt.UnixNano()
 	}
 
+	v.recordFinishLocked(e, ev, at)
+
 	if !isNew && !v.mergeLocked(e, ev, h) {
 		return
 	}
@@ -323,6 +328,19 @@ func (e *entry) seen(h hist) bool {
 		}
 	}
 	return false
+}
+
+// runningAt returns the time of the job's RUNNING event of group, run
+// and attempt, if its history still holds it.
+func (e *entry) runningAt(group string, run, attempt int32) (int64, bool) {
+	running := statusIndex(job.StatusRunning)
+	for i := len(e.history) - 1; i >= 0; i-- {
+		h := &e.history[i]
+		if h.status == running && h.run == run && h.attempt == attempt && h.group == group && h.at != 0 {
+			return h.at, true
+		}
+	}
+	return 0, false
 }
 
 // current is the job's state as an event, for Supersedes.
