@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/config"
+	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/output"
 	"github.com/jobctl/jobctl/pkg/schedule"
@@ -113,11 +114,18 @@ func newConsumeCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-func runConsume(ctx context.Context, app *App) error {
+func runConsume(ctx context.Context, app *App) error { return runConsumeWith(ctx, app, nil) }
+
+// runConsumeWith is runConsume with wrap, when not nil, around the
+// configured handler: dev's demo fails some job types on purpose.
+func runConsumeWith(ctx context.Context, app *App, wrap func(handler.Handler) handler.Handler) error {
 	cfg := app.Config()
 	h, err := newHandler(cfg.Handler, cfg.Group.ID)
 	if err != nil {
 		return err
+	}
+	if wrap != nil {
+		h = wrap(h)
 	}
 	conn, err := app.Conn()
 	if err != nil {
