@@ -237,6 +237,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newServeCmd(app),
 		newJobsCmd(app),
 		newDevCmd(app),
+		newProbeCmd(app),
 		newDLQCmd(app),
 		newGroupCmd(app),
 		newScheduleCmd(app),
