@@ -106,6 +106,10 @@ func NewWriter(conn *kafkaconn.Conn, topic string) *Writer {
 // first write.
 func (w *Writer) Tune(fn func(*kafka.Writer)) { fn(w.byKey) }
 
+// TuneAppendTo does the same for AppendTo's writer (follow-up events):
+// the worker batches its DONE events itself and sends them at once.
+func (w *Writer) TuneAppendTo(fn func(*kafka.Writer)) { fn(w.toPartition) }
+
 // Append writes new events, placed by job id. The error, if any, is a
 // kafka.WriteErrors with one entry per event when only some failed.
 func (w *Writer) Append(ctx context.Context, events ...job.Event) error {

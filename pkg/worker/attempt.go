@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/deadletter"
@@ -31,6 +30,7 @@ func (e errTimeout) Error() string { return fmt.Sprintf("timed out after %s", e.
 // slot runs jobs from the pool, one at a time, until ctx ends.
 func (w *Worker) slot(ctx context.Context, n int) {
 	workerID := fmt.Sprintf("%s-%d", w.id, n)
+	clock := newAttemptClock(w)
 	for {
 		t := w.pool.take(ctx)
 		if t == nil {
@@ -40,13 +40,13 @@ func (w *Worker) slot(ctx context.Context, n int) {
 			w.pool.release(t) // stopping, or the partition is given up
 			continue
 		}
-		w.runAttempt(t, workerID)
+		w.runAttempt(t, workerID, clock)
 	}
 }
 
 // runAttempt runs one attempt of t and hands its outcome to the
 // partition's recorder.
-func (w *Worker) runAttempt(t *task, workerID string) {
+func (w *Worker) runAttempt(t *task, workerID string, clock *attemptClock) {
 	p := t.p
 	if !p.begin() {
 		w.pool.release(t)
@@ -73,19 +73,21 @@ func (w *Worker) runAttempt(t *task, workerID string) {
 		p.results <- w.cancelledOutcome(t, ev, now, now, false)
 		return
 	}
-	ctx, cancel := attemptCtx, context.CancelFunc(func() {})
+	// The slot's clock ends attemptCtx at the time limit (cause
+	// errTimeout) and writes RUNNING; the handler sees a context whose
+	// Deadline and Err are those of a context.WithTimeout.
+	var ctx context.Context = attemptCtx
 	if pol.Timeout > 0 {
-		ctx, cancel = context.WithTimeoutCause(attemptCtx, pol.Timeout, errTimeout{pol.Timeout})
+		ctx = &timedContext{Context: attemptCtx, deadline: time.Now().Add(pol.Timeout)}
 	}
 	w.running.Add(1)
 	started := time.Now()
-	stopRunning := w.startRunningTimer(p, ev)
+	clock.start(p, ev, pol.Timeout, cancelAttempt)
 	result, err := w.callHandler(ctx, ev)
-	stopRunning()
+	clock.stop()
 	ended := time.Now()
-	timedOut := errors.As(context.Cause(ctx), new(errTimeout))
+	timedOut := errors.As(context.Cause(attemptCtx), new(errTimeout))
 	cancelled := errors.Is(context.Cause(attemptCtx), errCancelled)
-	cancel()
 	w.running.Add(-1)
 	w.pool.release(t)
 
@@ -244,32 +246,20 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// startRunningTimer writes a RUNNING event if the attempt still runs
-// after RunningAfter. The returned func stops the timer and, if the event
-// is being written, waits for it, so RUNNING always precedes the outcome
-// in the partition.
-func (w *Worker) startRunningTimer(p *partition, ev job.Event) func() {
-	if w.cfg.RunningAfter < 0 {
-		return func() {}
+// timedContext is an attempt's context under a time limit: the slot's
+// clock cancels it with errTimeout at deadline, and to the handler it
+// looks like a context.WithTimeout (Deadline, DeadlineExceeded).
+type timedContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *timedContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *timedContext) Err() error {
+	err := c.Context.Err()
+	if err != nil && errors.As(context.Cause(c.Context), new(errTimeout)) {
+		return context.DeadlineExceeded
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	timer := time.AfterFunc(w.cfg.RunningAfter, func() {
-		defer wg.Done()
-		run := ev
-		run.Status = job.StatusRunning
-		run.Payload = nil
-		run.UpdatedAt = time.Now().UTC()
-		ctx, cancel := context.WithTimeout(w.writeCtx, 10*time.Second)
-		defer cancel()
-		if err := w.writer.AppendTo(ctx, p.id, run); err != nil {
-			p.log.Warn("writing a RUNNING event", "job_id", ev.JobID, "err", err)
-		}
-	})
-	return func() {
-		if timer.Stop() {
-			wg.Done()
-		}
-		wg.Wait()
-	}
+	return err
 }

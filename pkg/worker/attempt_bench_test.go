@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/job"
@@ -12,10 +13,11 @@ import (
 
 // BenchmarkPoolAndAttempt measures the runtime's own cost per job between
 // fetch and recorder, with a handler that does nothing: pool hand-off,
-// time limit, RUNNING timer, the handler call and the outcome.
+// time limit (consume's default of 5 minutes), RUNNING timer, the
+// handler call and the outcome.
 func BenchmarkPoolAndAttempt(b *testing.B) {
 	noop := handler.HandlerFunc(func(context.Context, job.Event) error { return nil })
-	w, err := New(&kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, Config{Topic: "t", Group: "g", Concurrency: 8}, noop, Options{})
+	w, err := New(&kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, Config{Topic: "t", Group: "g", Concurrency: 8, Policy: Policy{Timeout: 5 * time.Minute}}, noop, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

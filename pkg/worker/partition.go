@@ -64,7 +64,7 @@ func (w *Worker) newPartition(id int, committed int64) *partition {
 		log:     w.log.With("partition", id),
 		fetched: make(chan struct{}),
 		tracker: NewOffsetTracker(),
-		results: make(chan *outcome, 256),
+		results: make(chan *outcome, maxEventBatch),
 		written: make(chan struct{}),
 		seen:    newSeenJobs(w.cfg.DedupWindow),
 	}

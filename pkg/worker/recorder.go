@@ -139,9 +139,12 @@ func (p *partition) writeEach(batch []*outcome, what string, wants func(*outcome
 func (p *partition) finish(batch []*outcome) {
 	w := p.w
 	now := time.Now()
-	lines := make([]ProcessedRecord, 0, len(batch))
+	var lines []ProcessedRecord
+	if w.plog != nil {
+		lines = make([]ProcessedRecord, 0, len(batch))
+	}
 	for _, o := range batch {
-		if o.dropped || o.task == nil || o.notStarted {
+		if w.plog == nil || o.dropped || o.task == nil || o.notStarted {
 			continue // not written, a poison record, or cancelled before it ran
 		}
 		ev := o.event
