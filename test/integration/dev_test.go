@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +107,168 @@ func jobStatus(t *testing.T, url, id string) string {
 	var j struct{ Status string }
 	json.NewDecoder(resp.Body).Decode(&j)
 	return j.Status
+}
+
+// devJob is a job as GET /jobs and GET /jobs/{id} show it; the id stays
+// raw since mock ids are JSON numbers.
+type devJob struct {
+	ID      json.RawMessage `json:"job_id"`
+	Status  string          `json:"status"`
+	Type    string          `json:"type"`
+	Attempt int             `json:"attempt"`
+	Error   string          `json:"error"`
+	Result  json.RawMessage `json:"result"`
+	History []struct {
+		Status  string `json:"status"`
+		Attempt int    `json:"attempt"`
+		Error   string `json:"error"`
+	} `json:"history"`
+}
+
+func (j devJob) id() string { return strings.Trim(string(j.ID), `"`) }
+
+func getJSON(t *testing.T, url string, v any) bool {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false // e.g. 503 while the view is loading
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return true
+}
+
+// TestDevRefusesForeignDataDir: dev writes only into a directory of its
+// own: a non-empty one without the marker is refused (exit 2, naming the
+// directory and the marker) and left as it was; a new one is created and
+// marked.
+func TestDevRefusesForeignDataDir(t *testing.T) {
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runBinary(t, t.TempDir(), nil, "dev", "--data-dir", foreign, "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0")
+	if r.Code != 2 || !strings.Contains(r.Stderr, foreign) || !strings.Contains(r.Stderr, ".jobctl-dev") {
+		t.Fatalf("dev on a non-empty directory not its own: want exit 2 naming %s and .jobctl-dev, got %s", foreign, r)
+	}
+	entries, _ := os.ReadDir(foreign)
+	if len(entries) != 1 {
+		t.Fatalf("dev wrote into a directory it refused: %v", entries)
+	}
+
+	// A directory that does not exist yet is created and marked; a
+	// restart on it (marked, not empty) is what the restart test covers.
+	fresh := filepath.Join(t.TempDir(), "a", "b")
+	c, _ := startForFirstLine(t, "dev", "--data-dir", fresh, "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0", "--demo-rate", "0")
+	if _, err := os.Stat(filepath.Join(fresh, ".jobctl-dev")); err != nil {
+		t.Fatalf("dev did not mark its new data directory: %v", err)
+	}
+	stopWithSIGINT(t, c)
+}
+
+// TestDevDemoShowsFailures: with no --data-dir, dev keeps its data under
+// $XDG_DATA_HOME/jobctl/dev; its demo has broken jobs that end DEAD in the
+// dead-letter topic and flaky jobs that fail and then succeed; dev takes
+// consume's handler flags (a --route serves the demo's plain jobs).
+func TestDevDemoShowsFailures(t *testing.T) {
+	xdg := t.TempDir()
+	c := exec.Command(jobctlBin, "dev", "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0",
+		"--demo-rate", "20", "--log-format", "json",
+		"--route", `demo=exec:echo '{"by": "route"}'`, "--route", "*=default", "--sleep", "0s")
+	c.Dir = t.TempDir()
+	c.Env = append(os.Environ(), "XDG_DATA_HOME="+xdg, "JOBCTL_CONSUME_PROCESSED_LOG=processed.log")
+	c.Stderr = os.Stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading dev's first line: %v", err)
+	}
+	dataDir := filepath.Join(xdg, "jobctl", "dev")
+	if !strings.Contains(line, "data "+dataDir) {
+		t.Fatalf("dev's data dir is not %s: %q", dataDir, line)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, ".jobctl-dev")); err != nil {
+		t.Fatalf("the default data dir is not marked: %v", err)
+	}
+	var url string
+	for _, f := range strings.Fields(line) {
+		if strings.HasPrefix(f, "http://") {
+			url = f
+		}
+	}
+
+	var dead, flaky, plain devJob
+	waitFor(t, "a broken demo job to be DEAD", func() bool {
+		var jobs []devJob
+		if !getJSON(t, url+"/jobs?status=DEAD&type=broken&limit=1", &jobs) || len(jobs) == 0 {
+			return false
+		}
+		return getJSON(t, url+"/jobs/"+jobs[0].id(), &dead)
+	})
+	var failures int
+	for _, h := range dead.History {
+		if h.Status == "FAILED" || h.Status == "DEAD" {
+			failures++
+			if !strings.Contains(h.Error, "broken job fails every attempt") {
+				t.Errorf("broken job %s: attempt %d failed with %q", dead.id(), h.Attempt, h.Error)
+			}
+		}
+	}
+	if failures != 3 || dead.Attempt != 3 {
+		t.Errorf("broken job %s: want DEAD after 3 failed attempts, got attempt %d with history %+v", dead.id(), dead.Attempt, dead.History)
+	}
+	waitFor(t, "the dead job in the dead-letter topic", func() bool {
+		resp, err := http.Get(url + "/dlq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"job_id":`+string(dead.ID))
+	})
+
+	waitFor(t, "a flaky demo job to be DONE after failing", func() bool {
+		var jobs []devJob
+		if !getJSON(t, url+"/jobs?status=DONE&type=flaky&limit=1", &jobs) || len(jobs) == 0 {
+			return false
+		}
+		return getJSON(t, url+"/jobs/"+jobs[0].id(), &flaky)
+	})
+	var flakyFailed int
+	for _, h := range flaky.History {
+		if h.Status == "FAILED" {
+			flakyFailed++
+		}
+	}
+	if flakyFailed != 2 || flaky.Attempt != 3 {
+		t.Errorf("flaky job %s: want 2 FAILED attempts, then DONE on attempt 3; got attempt %d, history %+v", flaky.id(), flaky.Attempt, flaky.History)
+	}
+
+	waitFor(t, "a plain demo job DONE by the --route handler", func() bool {
+		var jobs []devJob
+		if !getJSON(t, url+"/jobs?status=DONE&type=demo&limit=1", &jobs) || len(jobs) == 0 {
+			return false
+		}
+		return getJSON(t, url+"/jobs/"+jobs[0].id(), &plain)
+	})
+	if string(plain.Result) != `{"by":"route"}` {
+		t.Errorf("demo job %s: result %s, want {\"by\":\"route\"} from the --route exec handler", plain.id(), plain.Result)
+	}
+	stopWithSIGINT(t, c)
+	// A relative --processed-log lands in the data dir, not the cwd.
+	if _, err := os.Stat(filepath.Join(dataDir, "processed.log")); err != nil {
+		t.Errorf("the processed log is not in the data dir: %v", err)
+	}
 }
