@@ -124,11 +124,23 @@ func (a *App) load(cmd *cobra.Command) error {
 	for _, k := range config.Keys {
 		a.sources[k.Name] = sourceOf(k.Name)
 	}
-	a.Logger = newLogger(a.IO, cfg.Log)
+	a.Logger = newLogger(a.IO, a.logConfig(cmd, cfg.Log))
 	if _, skip := cmd.Annotations[noValidateAnnotation]; skip {
 		return nil
 	}
 	return cfg.Validate(func(key string) config.Source { return describeSource(sourceOf(key), key) })
+}
+
+// logConfig is lc with the level read commands log at: warnings only,
+// unless log.level was set (flag, env, file) or -v asks for info.
+func (a *App) logConfig(cmd *cobra.Command, lc config.LogConfig) config.LogConfig {
+	if _, quiet := cmd.Annotations[quietAnnotation]; quiet && a.sources["log.level"] == config.SourceDefault {
+		lc.Level = "warn"
+	}
+	if a.verbose && (lc.Level == "warn" || lc.Level == "error") {
+		lc.Level = "info"
+	}
+	return lc
 }
 
 // describeSource names the environment variable or flag in errors, so the

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/apiclient"
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/spf13/cobra"
@@ -87,6 +88,7 @@ func noDeadLetters(app *App) {
 
 type dlqListOptions struct {
 	dlqFilterOptions
+	readSourceOptions
 }
 
 func newDLQListCmd(app *App) *cobra.Command {
@@ -112,13 +114,29 @@ poison letter in base64) with its position in the dead-letter topic
 			if err != nil {
 				return err
 			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), dlqReadTimeout)
+			defer cancel()
+			limit := f.Limit
+			// The server lists at most apiclient.MaxPage letters and has
+			// no paging for them: longer listings read the topic.
+			if limit > 0 && limit <= apiclient.MaxPage {
+				srv, err := app.server(ctx, &opts.readSourceOptions)
+				if err != nil {
+					return err
+				}
+				if srv != nil {
+					entries, more, err := srv.ListDeadLetters(ctx, f)
+					app.clearProgress()
+					if err != nil {
+						return askServer(srv, "listing dead letters", err)
+					}
+					return printDeadLetterPage(app, entries, more, limit)
+				}
+			}
 			conn, err := app.Conn()
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), dlqReadTimeout)
-			defer cancel()
-			limit := f.Limit
 			if limit > 0 {
 				f.Limit++ // one more says whether more match
 			}
@@ -137,17 +155,24 @@ poison letter in base64) with its position in the dead-letter topic
 			if more {
 				entries = entries[:limit]
 			}
-			if err := printDeadLetters(app, entries); err != nil {
-				return err
-			}
-			if more {
-				fmt.Fprintf(app.IO.ErrOut, "(%d shown, more match: --limit 0 for all, or narrow with --since/--type)\n", limit)
-			}
-			return nil
+			return printDeadLetterPage(app, entries, more, limit)
 		},
 	}
-	opts.addFlags(cmd.Flags(), 100, "at most this many letters (0 = all)")
+	opts.dlqFilterOptions.addFlags(cmd.Flags(), 100, "at most this many letters (0 = all; 0 and more than 1000 read the topic even with a server)")
+	opts.readSourceOptions.addFlags(cmd)
 	return cmd
+}
+
+// printDeadLetterPage prints entries and, when more match, how to see
+// them.
+func printDeadLetterPage(app *App, entries []deadletter.Entry, more bool, limit int) error {
+	if err := printDeadLetters(app, entries); err != nil {
+		return err
+	}
+	if more {
+		fmt.Fprintf(app.IO.ErrOut, "(%d shown, more match: --limit 0 for all, or narrow with --since/--type)\n", limit)
+	}
+	return nil
 }
 
 func printDeadLetters(app *App, entries []deadletter.Entry) error {

@@ -16,9 +16,11 @@ func newJobsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "List, inspect, cancel and retry jobs",
-		Long: `List and inspect jobs. Each command reads the whole topic into a job view
-(the same one 'jobctl serve' keeps), waits until it has read every
-partition to its current end, prints, and exits. No consumer group is
+		Long: `List and inspect jobs. 'list' and 'get' ask a running 'jobctl serve' when
+one is configured (server.url) or answers at api.addr for the same topic;
+otherwise, like 'cancel' and 'retry', they read the whole topic into a job
+view (the same one 'jobctl serve' keeps), wait until it has read every
+partition to its current end, print, and exit. No consumer group is
 used and nothing is committed, so it never disturbs the workers.
 'cancel' and 'retry' write: a record to the control topic, a new run to
 the job topic.
@@ -30,6 +32,7 @@ For a server that keeps the view and answers over HTTP, use 'jobctl serve'.`,
 }
 
 type jobsListOptions struct {
+	readSourceOptions
 	Status string
 	Type   string
 	Group  string
@@ -71,11 +74,10 @@ says so and gives the --after value for the next page.`,
 			if opts.Limit < 0 {
 				return usageErrorf("--limit %d: want 0 (all) or more", opts.Limit)
 			}
-			v, err := loadView(cmd.Context(), app)
+			jobs, more, err := listJobs(cmd.Context(), app, &opts.readSourceOptions, q)
 			if err != nil {
 				return err
 			}
-			jobs, more := v.List(q)
 			if err := printJobs(app, jobs); err != nil {
 				return err
 			}
@@ -92,11 +94,38 @@ says so and gives the --after value for the next page.`,
 	f.IntVar(&opts.Limit, "limit", 100, "at most this many jobs (0 = all)")
 	f.StringVar(&opts.After, "after", "", "start after this job id (the last id of the previous page)")
 	f.BoolVar(&opts.Desc, "desc", false, "list in reverse order")
+	opts.addFlags(cmd)
 	return cmd
 }
 
+// listJobs answers q from a server, else from the topic.
+func listJobs(ctx context.Context, app *App, src *readSourceOptions, q view.Query) ([]view.Job, bool, error) {
+	srv, err := app.server(ctx, src)
+	if err != nil {
+		return nil, false, err
+	}
+	if srv != nil {
+		jobs, more, err := srv.ListJobs(ctx, q)
+		app.clearProgress()
+		if err != nil {
+			return nil, false, askServer(srv, "listing jobs", err)
+		}
+		if jobs == nil {
+			jobs = []view.Job{}
+		}
+		return jobs, more, nil
+	}
+	v, err := loadView(ctx, app)
+	if err != nil {
+		return nil, false, err
+	}
+	jobs, more := v.List(q)
+	return jobs, more, nil
+}
+
 func newJobsGetCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	opts := &readSourceOptions{}
+	cmd := &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one job with its status history",
 		Long: `Show one job: its current state, one row per consumer group that wrote
@@ -113,17 +142,37 @@ DONE). Exits 1 when no such job exists.`,
 			if _, err := job.ParseID(args[0]); err != nil {
 				return usageErrorf("job id %q: %v", args[0], err)
 			}
-			v, err := loadView(cmd.Context(), app)
+			j, ok, err := getJob(cmd.Context(), app, opts, args[0])
 			if err != nil {
 				return err
 			}
-			j, ok := v.Get(args[0])
 			if !ok {
 				return fmt.Errorf("job %q not found in topic %s", args[0], app.Config().Topic)
 			}
 			return printJob(app, j)
 		},
 	}
+	opts.addFlags(cmd)
+	return cmd
+}
+
+// getJob looks job id up on a server, else in the topic.
+func getJob(ctx context.Context, app *App, src *readSourceOptions, id string) (view.Job, bool, error) {
+	srv, err := app.server(ctx, src)
+	if err != nil {
+		return view.Job{}, false, err
+	}
+	if srv != nil {
+		j, ok, err := srv.GetJob(ctx, id)
+		app.clearProgress()
+		return j, ok, askServer(srv, "getting job "+id, err)
+	}
+	v, err := loadView(ctx, app)
+	if err != nil {
+		return view.Job{}, false, err
+	}
+	j, ok := v.Get(id)
+	return j, ok, nil
 }
 
 // loadView reads the topic into a job view and returns it once it has
@@ -142,7 +191,15 @@ func loadTopicView(ctx context.Context, app *App, topic string) (*view.View, err
 	ctx, cancel := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
 	go func() { runDone <- v.Run(ctx) }()
+	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		app.watchViewProgress(v, topic, stopProgress)
+	}()
 	defer func() {
+		close(stopProgress)
+		<-progressDone
+		app.clearProgress()
 		cancel()
 		<-runDone
 	}()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/jobctl/jobctl/pkg/config"
@@ -61,6 +62,12 @@ type App struct {
 	sources    map[string]config.Source
 	configFile string
 	outFormat  string
+	// verbose is -v: log at info on the read commands, which otherwise
+	// log warnings and errors only (see quietCommands).
+	verbose bool
+
+	progressMu    sync.Mutex
+	progressShown bool // a progress line is on stderr (see progressLine)
 }
 
 // Config is the loaded configuration; valid inside a command's RunE.
@@ -170,7 +177,11 @@ func Execute(ctx context.Context, args []string, streams IOStreams) int {
 	if errors.As(err, &silent) {
 		return silent.code
 	}
-	fmt.Fprintf(streams.ErrOut, "Error: %v\n", err)
+	if msg, ok := brokerUnreachable(app, err); ok {
+		fmt.Fprintf(streams.ErrOut, "Error: %s\n", msg)
+		return ExitFailure
+	}
+	fmt.Fprintf(streams.ErrOut, "Error: %s\n", readableError(err))
 	if hint := connectionHint(app.cfg, err); hint != "" {
 		fmt.Fprintln(streams.ErrOut, hint)
 	}
@@ -195,7 +206,14 @@ live view with an HTTP API and a dashboard.
 Every global flag can also be set by its environment variable (shown with
 the flag) or in a config file (--config, else ./jobctl.yaml, else
 $XDG_CONFIG_HOME/jobctl/config.yaml). Precedence: flag > env > file >
-default. See the effective values with 'jobctl config show'.
+default. See the effective values with 'jobctl config show'. The
+workers' consumer group and idle timeout are flags of the commands that
+use them ('consume --group', JOBCTL_GROUP_ID; 'consume --timeout',
+JOBCTL_TIMEOUT).
+
+Read commands (jobs, dlq list, schedule list/get) ask a running 'jobctl
+serve' when one is configured (server.url) or answers at api.addr, and
+otherwise read the topic. They log warnings only; -v shows more.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad flag, argument or
 configuration value), 130 interrupted by Ctrl-C (also when the command
@@ -215,17 +233,16 @@ func NewRootCmd(app *App) *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &usageError{err: err, hint: fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())}
+		return &usageError{err: errors.New(readableFlagError(err.Error())), hint: fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())}
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&app.configFile, "config", "", "config file (env JOBCTL_CONFIG; default ./jobctl.yaml, then the user config dir)")
 	pf.StringVarP(&app.outFormat, "output", "o", "table", "output format: table or json")
 	addKeyFlag(pf, "brokers", "brokers", "b")
 	addKeyFlag(pf, "topic", "topic", "t")
-	addKeyFlag(pf, "group.id", "group", "g")
-	addKeyFlag(pf, "timeout", "timeout", "")
 	addKeyFlag(pf, "log.level", "log-level", "")
 	addKeyFlag(pf, "log.format", "log-format", "")
+	pf.BoolVarP(&app.verbose, "verbose", "v", false, "log at info level on read commands (jobs, dlq list, schedule list/get, topic list/describe, config show), which log only warnings otherwise")
 
 	root.AddCommand(
 		newConfigCmd(app),
@@ -243,6 +260,11 @@ func NewRootCmd(app *App) *cobra.Command {
 		newScheduleCmd(app),
 		newBenchCmd(app),
 	)
+	addScopedKeyFlags(root)
+	markQuietCommands(root)
+	// --version prints what 'jobctl version' prints.
+	root.Version = buildVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
 	// Completion scripts must work even where the configuration is broken.
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -251,6 +273,36 @@ func NewRootCmd(app *App) *cobra.Command {
 		}
 	}
 	return root
+}
+
+// quietCommands print a table or a line people read: info logs before
+// it (the view caught up, a server was found) are noise unless asked for
+// with -v or --log-level. Paths below the root; a path covers its
+// subcommands.
+var quietCommands = []string{
+	"jobs", "dlq list", "schedule list", "schedule get",
+	"topic list", "topic describe", "config show", "group",
+}
+
+// quietAnnotation marks a command of quietCommands.
+const quietAnnotation = "jobctl_quiet"
+
+func markQuietCommands(root *cobra.Command) {
+	var mark func(c *cobra.Command)
+	mark = func(c *cobra.Command) {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[quietAnnotation] = ""
+		for _, sub := range c.Commands() {
+			mark(sub)
+		}
+	}
+	for _, path := range quietCommands {
+		if c := findSubcommand(root, path); c != nil {
+			mark(c)
+		}
+	}
 }
 
 func markSkipConfig(c *cobra.Command) {

@@ -125,7 +125,8 @@ A bad cron spec, time zone or payload exits 2.`,
 }
 
 func newScheduleListCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	opts := &readSourceOptions{}
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the schedules with their next run",
 		Long: `List every schedule (read from <topic>.schedules to its end), sorted by
@@ -133,6 +134,20 @@ name, with when it fires next. -o json prints each definition in full
 with next_run (absent while paused).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), scheduleTimeout)
+			defer cancel()
+			srv, err := app.server(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if srv != nil {
+				ls, err := srv.ListSchedules(ctx)
+				app.clearProgress()
+				if err != nil {
+					return askServer(srv, "listing schedules", err)
+				}
+				return printSchedules(app, ls)
+			}
 			return withStore(cmd, app, func(ctx context.Context, st *schedule.Store) error {
 				all, err := st.List(ctx)
 				if err != nil {
@@ -142,6 +157,8 @@ with next_run (absent while paused).`,
 			})
 		},
 	}
+	opts.addFlags(cmd)
+	return cmd
 }
 
 func printSchedules(app *App, ls []schedule.Listed) error {
@@ -155,30 +172,53 @@ func printSchedules(app *App, ls []schedule.Listed) error {
 }
 
 func newScheduleGetCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	opts := &readSourceOptions{}
+	cmd := &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show one schedule",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), scheduleTimeout)
+			defer cancel()
+			srv, err := app.server(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if srv != nil {
+				l, err := srv.GetSchedule(ctx, args[0])
+				app.clearProgress()
+				if errors.Is(err, schedule.ErrNotFound) {
+					return err
+				}
+				if err != nil {
+					return askServer(srv, "getting schedule "+args[0], err)
+				}
+				return printSchedule(app, l)
+			}
 			return withStore(cmd, app, func(ctx context.Context, st *schedule.Store) error {
 				sc, err := st.Get(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				l := schedule.WithNextRun([]schedule.Schedule{sc}, time.Now())[0]
-				if app.Printer().Format == "json" {
-					return app.Printer().Print(l, nil, nil)
-				}
-				payload := "-"
-				if len(l.Payload) > 0 {
-					payload = string(l.Payload)
-				}
-				fmt.Fprintf(app.IO.Out, "Name:       %s\nCron:       %s\nTZ:         %s\nType:       %s\nPayload:    %s\nCatch-up:   %s\nPaused:     %t\nNext run:   %s\nCreated at: %s\nUpdated at: %s\n",
-					l.Name, l.Cron, dash(l.TZ), dash(l.Type), payload, l.CatchUp, l.Paused, formatTime(l.NextRun), formatTime(l.CreatedAt), formatTime(l.UpdatedAt))
-				return nil
+				return printSchedule(app, schedule.WithNextRun([]schedule.Schedule{sc}, time.Now())[0])
 			})
 		},
 	}
+	opts.addFlags(cmd)
+	return cmd
+}
+
+func printSchedule(app *App, l schedule.Listed) error {
+	if app.Printer().Format == "json" {
+		return app.Printer().Print(l, nil, nil)
+	}
+	payload := "-"
+	if len(l.Payload) > 0 {
+		payload = string(l.Payload)
+	}
+	_, err := fmt.Fprintf(app.IO.Out, "Name:       %s\nCron:       %s\nTZ:         %s\nType:       %s\nPayload:    %s\nCatch-up:   %s\nPaused:     %t\nNext run:   %s\nCreated at: %s\nUpdated at: %s\n",
+		l.Name, l.Cron, dash(l.TZ), dash(l.Type), payload, l.CatchUp, l.Paused, formatTime(l.NextRun), formatTime(l.CreatedAt), formatTime(l.UpdatedAt))
+	return err
 }
 
 func newScheduleDeleteCmd(app *App) *cobra.Command {

@@ -19,10 +19,22 @@ type versionInfo struct {
 	Version   string `json:"version"`
 	Commit    string `json:"commit"`
 	GoVersion string `json:"go_version"`
+	Platform  string `json:"platform"`
+}
+
+// text is the version as people read it, one fact a line, as
+// 'jobctl version' and 'jobctl --version' print it. A development build
+// says so in words: "jobctl dev" read like the 'dev' subcommand.
+func (v versionInfo) text() string {
+	ver := v.Version
+	if ver == "dev" {
+		ver = "development build (no release version)"
+	}
+	return fmt.Sprintf("jobctl version: %s\ncommit:         %s\ngo:             %s\nplatform:       %s\n", ver, v.Commit, v.GoVersion, v.Platform)
 }
 
 func buildVersion() versionInfo {
-	info := versionInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	info := versionInfo{Version: version, Commit: commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if info.Commit == "" {
 		if bi, ok := debug.ReadBuildInfo(); ok {
 			for _, s := range bi.Settings {
@@ -41,7 +53,7 @@ func buildVersion() versionInfo {
 func newVersionCmd(app *App) *cobra.Command {
 	return &cobra.Command{
 		Use:         "version",
-		Short:       "Print jobctl's version, commit and Go version",
+		Short:       "Print jobctl's version, commit, Go version and platform (also --version)",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{skipConfigAnnotation: ""},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -49,7 +61,7 @@ func newVersionCmd(app *App) *cobra.Command {
 			if app.Printer().Format == "json" {
 				return app.Printer().Print(info, nil, nil)
 			}
-			_, err := fmt.Fprintf(app.IO.Out, "jobctl %s (commit %s, %s)\n", info.Version, info.Commit, info.GoVersion)
+			_, err := fmt.Fprint(app.IO.Out, info.text())
 			return err
 		},
 	}
