@@ -1,10 +1,12 @@
 package cmd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,9 +14,12 @@ import (
 
 	"github.com/jobctl/jobctl/pkg/admin"
 	"github.com/jobctl/jobctl/pkg/config"
+	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/output"
+	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/view"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // topicAdmin is what the topic commands need from an admin client.
@@ -23,6 +28,8 @@ type topicAdmin interface {
 	AlterPartitions(ctx context.Context, topic string, n int) (admin.AlterResult, error)
 	DescribeTopic(ctx context.Context, topic string) (*admin.TopicDescription, error)
 	ListTopics(ctx context.Context, includeInternal bool) ([]admin.TopicSummary, error)
+	Size(ctx context.Context, topic string) (admin.TopicSize, error)
+	DeleteTopics(ctx context.Context, topics ...string) error
 }
 
 var _ topicAdmin = (*admin.Admin)(nil)
@@ -56,8 +63,9 @@ takes the topic as an optional argument, which overrides --topic:
   jobctl topic describe               describes job-status
   jobctl topic describe other-topic   describes other-topic
 
-Changes (create, alter) return once every broker's metadata shows the
-topic's partitions with leaders, so the next command can use them at once.
+Changes (create, alter, delete) return once every broker's metadata shows the
+topic's partitions with leaders (or, after delete, no longer shows the
+topic), so the next command can use them at once.
 Each command gives up after ` + topicCmdTimeout.String() + `.
 
 With -o json every subcommand prints one JSON document whose shape is
@@ -65,13 +73,15 @@ shown in its --help; the table output is for people and may change.`,
 		Example: `  jobctl topic create --partitions 4 --replication-factor 3
   jobctl topic alter --partitions 8
   jobctl topic describe
-  jobctl topic list --all -o json`,
+  jobctl topic list --all -o json
+  jobctl topic delete old-jobs --with-aux --yes`,
 	}
 	cmd.AddCommand(
 		newTopicCreateCmd(opts),
 		newTopicAlterCmd(opts),
 		newTopicDescribeCmd(opts),
 		newTopicListCmd(opts),
+		newTopicDeleteCmd(opts),
 	)
 	return cmd
 }
@@ -120,7 +130,8 @@ func newTopicCreateCmd(parent *topicOptions) *cobra.Command {
 		Use:   "create [TOPIC]",
 		Short: "Create the topic",
 		Long: `Create the topic with --partitions partitions, each kept on
---replication-factor brokers, and any topic settings given with --config.
+--replication-factor brokers, and any topic settings given with
+--topic-config (-C).
 
 The partition count caps how many workers of one group process jobs in
 parallel: each partition is read by one group member at a time. It can be
@@ -128,10 +139,10 @@ raised later with 'jobctl topic alter', never lowered. A replication factor
 of 3 (with min.insync.replicas=2) survives the loss of a broker; 1 is for
 development. It cannot exceed the number of brokers.
 
---config takes one key=value per flag and may be repeated; values may
-contain commas. The broker checks the names and values. On this command
---config is a topic setting, not jobctl's config file: give the file with
-JOBCTL_CONFIG=PATH instead.
+--topic-config takes one key=value per flag and may be repeated; values
+may contain commas. The broker checks the names and values. --config is
+jobctl's config file here as on every command (kafka-topics.sh users: its
+--config key=value is --topic-config key=value here).
 
 Creating a topic that exists fails (exit 1, "already exists") unless
 --if-not-exists is given; then the existing topic is left unchanged and
@@ -143,10 +154,18 @@ JSON output (-o json):
 "created" is false when the topic already existed; partitions and
 replication_factor are then the existing topic's and configs is empty.`,
 		Example: `  jobctl topic create --partitions 4
-  jobctl topic create --partitions 12 --replication-factor 3 --config min.insync.replicas=2
-  jobctl topic create --config retention.ms=604800000 --config cleanup.policy=compact,delete
+  jobctl topic create --partitions 12 --replication-factor 3 --topic-config min.insync.replicas=2
+  jobctl topic create -C retention.ms=604800000 -C cleanup.policy=compact,delete
   jobctl topic create other-topic --if-not-exists`,
-		Args: cobra.MaximumNArgs(1),
+		// Args runs before the configuration is loaded: a topic setting
+		// given the old way (--config key=value) must be explained before
+		// it is taken for a config file that does not exist.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := oldTopicConfigForm(cmd); err != nil {
+				return err
+			}
+			return cobra.MaximumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Partitions < 1 {
 				return usageErrorf("--partitions must be at least 1, got %d", opts.Partitions)
@@ -156,7 +175,7 @@ replication_factor are then the existing topic's and configs is empty.`,
 			}
 			configs, err := admin.ParseConfigs(opts.Configs)
 			if err != nil {
-				return &usageError{err: fmt.Errorf("--config: %w", err), hint: topicConfigFlagHint}
+				return usageErrorf("--topic-config: %w", err)
 			}
 			topic, err := opts.topic(args)
 			if err != nil {
@@ -176,14 +195,28 @@ replication_factor are then the existing topic's and configs is empty.`,
 	f := cmd.Flags()
 	f.IntVar(&opts.Partitions, "partitions", 1, "number of partitions (at least 1)")
 	f.IntVar(&opts.ReplicationFactor, "replication-factor", 1, "copies of each partition, on different brokers (at most the number of brokers)")
-	f.StringArrayVar(&opts.Configs, "config", nil, "topic setting as key=value, e.g. retention.ms=604800000 (repeatable)")
+	f.StringArrayVarP(&opts.Configs, "topic-config", "C", nil, "topic setting as key=value, e.g. retention.ms=604800000 (repeatable)")
 	f.BoolVar(&opts.IfNotExists, "if-not-exists", false, "succeed without changes if the topic already exists")
 	return cmd
 }
 
-// topicConfigFlagHint explains the one place where --config is not the
-// config file: kafka-topics.sh users expect --config key=value here.
-const topicConfigFlagHint = `On 'topic create', --config sets a topic setting (key=value); to use a jobctl config file, set JOBCTL_CONFIG=PATH.`
+// oldTopicConfigForm refuses --config key=value on topic create. --config
+// is jobctl's config file; topic settings were given with --config before,
+// as kafka-topics.sh does, and a value that is key=value and names no file
+// is surely one of those: say so instead of "no such file".
+func oldTopicConfigForm(cmd *cobra.Command) error {
+	f := cmd.Flags().Lookup("config")
+	if f == nil || !f.Changed || !strings.Contains(f.Value.String(), "=") {
+		return nil
+	}
+	if _, err := os.Stat(f.Value.String()); err == nil {
+		return nil
+	}
+	return &usageError{
+		err:  fmt.Errorf("--config %s: --config is jobctl's config file, not a topic setting", f.Value.String()),
+		hint: fmt.Sprintf("Give topic settings with --topic-config (-C): jobctl topic create --topic-config %s", f.Value.String()),
+	}
+}
 
 func printCreateResult(app *App, res admin.CreateResult) error {
 	if app.Printer().Format == output.JSON {
@@ -514,4 +547,171 @@ func offsetText(o int64) string {
 		return "-"
 	}
 	return strconv.FormatInt(o, 10)
+}
+
+type topicDeleteOptions struct {
+	*topicOptions
+	Yes     bool
+	WithAux bool
+	// stdinTerminal says whether someone can answer the confirmation on
+	// stdin; tests replace it.
+	stdinTerminal func() bool
+}
+
+// topicDeleteResult is `topic delete -o json`.
+type topicDeleteResult struct {
+	Deleted []admin.TopicSize `json:"deleted"`
+}
+
+// auxTopics are the topics jobctl creates beside job topic t, by the
+// packages that own them.
+func auxTopics(t string) []string {
+	return []string{ledger.DelayTopic(t), ledger.DLQTopic(t), ledger.ControlTopic(t), schedule.Topic(t), schedule.LeaderTopic(t)}
+}
+
+func newTopicDeleteCmd(parent *topicOptions) *cobra.Command {
+	opts := &topicDeleteOptions{topicOptions: parent, stdinTerminal: func() bool {
+		f, ok := parent.app.IO.In.(*os.File)
+		return ok && term.IsTerminal(int(f.Fd()))
+	}}
+	cmd := &cobra.Command{
+		Use:   "delete TOPIC",
+		Short: "Delete a topic, and with --with-aux its auxiliary topics",
+		Long: `Delete TOPIC and every record in it. Unlike the other topic commands the
+topic must be named: there is no default for a deletion.
+
+On a terminal it first asks "Delete topic X with N partitions and M
+records? [y/N]" and deletes only on "y" or "yes" (anything else exits 1
+with nothing deleted). Where nobody can answer (stdin is not a terminal:
+scripts, CI) it refuses with exit 2 unless --yes is given.
+
+--with-aux also deletes the auxiliary topics jobctl keeps beside a job
+topic, those of them that exist: TOPIC.delay (delayed retries and jobs),
+TOPIC.dlq (dead letters), TOPIC.control (cancellations, paused groups),
+TOPIC.schedules and TOPIC.scheduler (schedules and their leader). Without
+it they are kept, and listed. The command names every topic it deletes,
+and returns once no broker lists them any more.
+
+JSON output (-o json):
+  {"deleted": [{"topic": "job-status", "partitions": 4, "records": 1200}]}`,
+		Example: `  jobctl topic delete old-jobs
+  jobctl topic delete old-jobs --with-aux --yes
+  jobctl topic delete old-jobs --yes -o json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("topic delete needs the topic's name (there is no default for a deletion), got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic, err := opts.topic(args)
+			if err != nil {
+				return err
+			}
+			return opts.run(cmd, func(ctx context.Context, adm topicAdmin) error {
+				return opts.delete(ctx, adm, topic)
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
+	cmd.Flags().BoolVar(&opts.WithAux, "with-aux", false, "also delete TOPIC.delay, .dlq, .control, .schedules and .scheduler (those that exist)")
+	return cmd
+}
+
+func (o *topicDeleteOptions) delete(ctx context.Context, adm topicAdmin, topic string) error {
+	target, err := adm.Size(ctx, topic)
+	if err != nil {
+		return err
+	}
+	// One listing finds which auxiliary topics exist, to delete or to
+	// mention as kept.
+	all, err := adm.ListTopics(ctx, false)
+	if err != nil && all == nil {
+		return fmt.Errorf("looking for the auxiliary topics of %q: %w", topic, err)
+	}
+	exists := make(map[string]bool, len(all))
+	for _, t := range all {
+		exists[t.Topic] = true
+	}
+	var aux []string
+	for _, t := range auxTopics(topic) {
+		if exists[t] {
+			aux = append(aux, t)
+		}
+	}
+	plan := []admin.TopicSize{target}
+	if o.WithAux {
+		for _, t := range aux {
+			s, err := adm.Size(ctx, t)
+			if errors.Is(err, admin.ErrUnknownTopic) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			plan = append(plan, s)
+		}
+	}
+	if !o.Yes {
+		if !o.stdinTerminal() {
+			return usageErrorf("refusing to delete topic %q without confirmation: stdin is not a terminal; pass --yes to delete it", topic)
+		}
+		ok, err := o.confirm(plan)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(o.app.IO.ErrOut, "Not confirmed; nothing deleted.")
+			return &silentError{code: ExitFailure}
+		}
+	}
+	names := make([]string, len(plan))
+	for i, s := range plan {
+		names[i] = s.Topic
+	}
+	if err := adm.DeleteTopics(ctx, names...); err != nil {
+		return err
+	}
+	o.app.Logger.Debug("topic delete", "topics", names)
+	if o.app.Printer().Format == output.JSON {
+		return output.WriteJSON(o.app.IO.Out, topicDeleteResult{Deleted: plan})
+	}
+	for _, s := range plan {
+		fmt.Fprintf(o.app.IO.Out, "Deleted topic %q (%s).\n", s.Topic, sizeText(s))
+	}
+	if !o.WithAux && len(aux) > 0 {
+		fmt.Fprintf(o.app.IO.Out, "Kept its auxiliary topics %s (delete them with --with-aux).\n", strings.Join(aux, ", "))
+	}
+	return nil
+}
+
+// confirm asks on the terminal whether to delete plan; only "y" or "yes"
+// is a yes.
+func (o *topicDeleteOptions) confirm(plan []admin.TopicSize) (bool, error) {
+	q := fmt.Sprintf("Delete topic %s with %d partitions and %d records", plan[0].Topic, plan[0].Partitions, plan[0].Records)
+	if len(plan) > 1 {
+		parts := make([]string, 0, len(plan)-1)
+		for _, s := range plan[1:] {
+			parts = append(parts, fmt.Sprintf("%s (%s)", s.Topic, sizeText(s)))
+		}
+		q += ", and its auxiliary topics " + strings.Join(parts, ", ")
+	}
+	fmt.Fprint(o.app.IO.ErrOut, q+"? [y/N] ")
+	line, err := bufio.NewReader(o.app.IO.In).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(o.app.IO.ErrOut)
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading the confirmation: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+func sizeText(s admin.TopicSize) string {
+	return fmt.Sprintf("%d partitions, %d records", s.Partitions, s.Records)
 }

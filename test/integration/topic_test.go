@@ -108,8 +108,8 @@ func TestTopicUsesGlobalTopicFlag(t *testing.T) {
 	})
 }
 
-// On `topic create` --config is a topic setting; the config file comes
-// from JOBCTL_CONFIG, as its help says.
+// On `topic create` --config is jobctl's config file as everywhere, topic
+// settings are --topic-config/-C; JOBCTL_CONFIG works too.
 func TestTopicCreateConfigFileFromEnv(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		topic := uniqueName(t, "env")
@@ -117,10 +117,18 @@ func TestTopicCreateConfigFileFromEnv(t *testing.T) {
 		if err := os.WriteFile(file, []byte("topic: "+topic+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		t.Setenv("JOBCTL_CONFIG", file)
-		mustJobctl(t, tgt, "topic", "create", "--config", "retention.ms=3600000")
+		mustJobctl(t, tgt, "--config", file, "topic", "create", "-C", "retention.ms=3600000")
 		if d := topicDescribeJSON(t, tgt, topic); d.Configs["retention.ms"] != "3600000" {
 			t.Fatalf("topic from the config file has configs %v", d.Configs)
+		}
+		other := uniqueName(t, "env2")
+		if err := os.WriteFile(file, []byte("topic: "+other+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("JOBCTL_CONFIG", file)
+		mustJobctl(t, tgt, "topic", "create", "--topic-config", "retention.ms=7200000")
+		if d := topicDescribeJSON(t, tgt, other); d.Configs["retention.ms"] != "7200000" {
+			t.Fatalf("topic from JOBCTL_CONFIG has configs %v", d.Configs)
 		}
 	})
 }
@@ -129,7 +137,7 @@ func TestTopicCreateWithConfig(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		topic := uniqueName(t, "cfg")
 		r := mustJobctl(t, tgt, "topic", "create", topic, "--partitions", "2",
-			"--config", "retention.ms=3600000", "--config", "cleanup.policy=compact,delete", "-o", "json")
+			"--topic-config", "retention.ms=3600000", "-C", "cleanup.policy=compact,delete", "-o", "json")
 		var res admin.CreateResult
 		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || !res.Created {
 			t.Fatalf("create: %v\n%s", err, r)
@@ -147,7 +155,7 @@ func TestTopicCreateWithConfig(t *testing.T) {
 			return // kfake accepts any config name
 		}
 		// A setting Kafka does not know is refused by Kafka.
-		bad := jobctl(t, tgt, "topic", "create", uniqueName(t, "badcfg"), "--config", "no.such.setting=1")
+		bad := jobctl(t, tgt, "topic", "create", uniqueName(t, "badcfg"), "--topic-config", "no.such.setting=1")
 		if bad.Code != 1 || !strings.Contains(bad.Stderr, "no.such.setting") && !strings.Contains(bad.Stderr, "Invalid Config") {
 			t.Fatalf("unknown config: want exit 1 naming it, got %s", bad)
 		}
@@ -402,10 +410,13 @@ func TestTopicBadFlags(t *testing.T) {
 			{[]string{"topic", "create", topic, "--partitions", "-3"}, "--partitions must be at least 1"},
 			{[]string{"topic", "create", topic, "--partitions", "many"}, "--partitions"},
 			{[]string{"topic", "create", topic, "--replication-factor", "0"}, "--replication-factor must be at least 1"},
-			{[]string{"topic", "create", topic, "--config", "retention.ms"}, `--config: "retention.ms" is not key=value`},
-			{[]string{"topic", "create", topic, "--config", "=1"}, "--config"},
-			{[]string{"--config", "jobctl.yaml", "topic", "create", topic}, "JOBCTL_CONFIG=PATH"},
-			{[]string{"topic", "create", topic, "--config", "a=1", "--config", "a=2"}, "--config: a is given twice"},
+			{[]string{"topic", "create", topic, "--topic-config", "retention.ms"}, `--topic-config: "retention.ms" is not key=value`},
+			{[]string{"topic", "create", topic, "-C", "=1"}, "--topic-config"},
+			{[]string{"topic", "create", topic, "-C", "a=1", "-C", "a=2"}, "--topic-config: a is given twice"},
+			// The old form: --config is the config file now, and says so.
+			{[]string{"topic", "create", topic, "--config", "retention.ms=1"}, "--topic-config retention.ms=1"},
+			{[]string{"topic", "delete"}, "needs the topic's name"},
+			{[]string{"topic", "delete", topic, "extra"}, "needs the topic's name"},
 			{[]string{"topic", "create", "bad/name"}, "topic argument"},
 			{[]string{"topic", "create", "a", "b"}, "accepts at most 1 arg"},
 			{[]string{"topic", "alter", topic}, "--partitions is required"},
@@ -426,7 +437,7 @@ func TestTopicBadFlags(t *testing.T) {
 
 func TestTopicHelp(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, tgt Target) {
-		for _, sub := range []string{"create", "alter", "describe", "list"} {
+		for _, sub := range []string{"create", "alter", "describe", "list", "delete"} {
 			r := mustJobctl(t, tgt, "topic", sub, "--help")
 			if !strings.Contains(r.Stdout, "Examples:") || !strings.Contains(r.Stdout, "JSON output (-o json)") {
 				t.Fatalf("topic %s --help lacks examples or the JSON shape:\n%s", sub, r.Stdout)
@@ -473,6 +484,61 @@ func TestAdminAPI(t *testing.T) {
 		}
 		if _, err := adm.CreateTopic(ctx, uniqueName(t, "rf"), 1, 99, nil, false); !errors.Is(err, kafka.InvalidReplicationFactor) {
 			t.Fatalf("replication factor 99: want kafka.InvalidReplicationFactor, got %v", err)
+		}
+	})
+}
+
+// topic delete: refused without --yes where nobody can confirm (exit 2,
+// nothing deleted), deletes the topic alone by default and names the
+// auxiliary topics it kept, and with --with-aux deletes those too.
+func TestTopicDelete(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := uniqueName(t, "del")
+		mustJobctl(t, tgt, "topic", "create", topic, "--partitions", "2")
+		mustJobctl(t, tgt, "-t", topic, "produce", "--count", "7")
+		for _, aux := range []string{topic + ".dlq", topic + ".control"} {
+			mustJobctl(t, tgt, "topic", "create", aux)
+		}
+
+		// In-process stdin is not a terminal.
+		wantExit(t, jobctl(t, tgt, "topic", "delete", topic), 2, "pass --yes", topic)
+		if n := topicPartitionCount(t, tgt, topic); n != 2 {
+			t.Fatalf("refused delete changed the topic: %d partitions", n)
+		}
+
+		r := mustJobctl(t, tgt, "topic", "delete", topic, "--yes", "-o", "json")
+		var res struct {
+			Deleted []admin.TopicSize `json:"deleted"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+			t.Fatalf("delete -o json: %v\n%s", err, r)
+		}
+		want := []admin.TopicSize{{Topic: topic, Partitions: 2, Records: 7}}
+		if fmt.Sprint(res.Deleted) != fmt.Sprint(want) {
+			t.Fatalf("deleted %+v, want %+v", res.Deleted, want)
+		}
+		// Gone at once for the next command; the auxiliary topics are kept.
+		wantExit(t, jobctl(t, tgt, "topic", "describe", topic), 1, fmt.Sprintf("topic %q does not exist", topic))
+		topicDescribeJSON(t, tgt, topic+".dlq")
+		wantExit(t, jobctl(t, tgt, "topic", "delete", topic, "--yes"), 1, fmt.Sprintf("topic %q does not exist", topic))
+
+		// Recreated, then deleted with its auxiliary topics, all named.
+		mustJobctl(t, tgt, "topic", "create", topic)
+		r = mustJobctl(t, tgt, "topic", "delete", topic, "--yes")
+		if !strings.Contains(r.Stdout, fmt.Sprintf("Deleted topic %q (1 partitions, 0 records).", topic)) ||
+			!strings.Contains(r.Stdout, "Kept its auxiliary topics "+topic+".dlq, "+topic+".control (delete them with --with-aux)") {
+			t.Fatalf("delete without --with-aux: %s", r)
+		}
+		mustJobctl(t, tgt, "topic", "create", topic)
+		r = mustJobctl(t, tgt, "topic", "delete", topic, "--with-aux", "--yes")
+		for _, name := range []string{topic, topic + ".dlq", topic + ".control"} {
+			if !strings.Contains(r.Stdout, fmt.Sprintf("Deleted topic %q", name)) {
+				t.Fatalf("--with-aux did not name %s: %s", name, r)
+			}
+			wantExit(t, jobctl(t, tgt, "topic", "describe", name), 1, "does not exist")
+		}
+		if strings.Contains(r.Stdout, ".delay") || strings.Contains(r.Stdout, "Kept") {
+			t.Fatalf("--with-aux named a topic that does not exist or kept one: %s", r)
 		}
 	})
 }
