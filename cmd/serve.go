@@ -38,7 +38,13 @@ Endpoints (full reference: GET /openapi.json):
   GET  /stats            counts, throughput, consumer lag per group and partition
   GET  /dlq              dead letters; ?type= ?error= ?since= ?until= ?group= ?kind= ?limit=
   POST /dlq/replay       replay dead jobs: {"ids": [...]} or {"all": true, filters..., "dry_run": true}
-  GET  /healthz /readyz /metrics /openapi.json
+  GET  /healthz          {"status":"ok","topic":...,"version":...}, 200 even while loading
+  GET  /readyz /metrics /openapi.json
+
+Until the view has read the whole topic, GET /jobs, GET /stats and GET
+/jobs/{id} of a job not read yet answer 503 {"loading": true, "progress":
+...} with Retry-After: 1, never a partial answer. POST /jobs on a topic
+that does not exist answers 404.
 
 Security: serve listens on 127.0.0.1:8080 unless told otherwise. Set
 api.token (env JOBCTL_API_TOKEN) to require 'Authorization: Bearer <token>'
@@ -100,6 +106,8 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	controlState := control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: app.Logger})
 
 	srv := api.New(api.Options{
+		Topic:        cfg.Topic,
+		Version:      buildVersion().Version,
 		Store:        v,
 		Enqueuer:     w,
 		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},

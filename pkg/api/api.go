@@ -69,6 +69,12 @@ type PartitionLag struct {
 
 // Options configures a Server.
 type Options struct {
+	// Topic is the job topic served, and Version jobctl's version: both
+	// are in /healthz, where the CLI checks it talks to a server of its
+	// own topic before trusting it.
+	Topic   string
+	Version string
+
 	Store    JobStore
 	Enqueuer Enqueuer
 	Lag      LagReader // optional

@@ -31,6 +31,8 @@ const (
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	vq := view.Query{Limit: DefaultLimit}
+	// Parameters are checked first: a bad request is bad whether or not
+	// the view has loaded.
 	if st := q.Get("status"); st != "" {
 		vq.Status = job.Status(strings.ToUpper(st))
 		if !vq.Status.Valid() {
@@ -63,6 +65,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("order %q: want asc or desc", o))
 		return
 	}
+	if s.loading(w) {
+		return
+	}
 	jobs, more := s.opts.Store.List(vq)
 	if more && len(jobs) > 0 {
 		next := url.Values{}
@@ -82,6 +87,10 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	j, ok := s.opts.Store.Get(id)
 	if !ok {
+		// A job the view has not read yet may well exist.
+		if s.loading(w) {
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %q not found", id))
 		return
 	}
@@ -141,7 +150,11 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 
 	// Until the view has read the whole topic it cannot know whether id
 	// exists, and accepting it could start a job a second time.
-	if !s.opts.Store.Progress().CaughtUp {
+	if p := s.opts.Store.Progress(); !p.CaughtUp {
+		if topicMissing(p) {
+			writeError(w, http.StatusNotFound, s.missingTopicMessage())
+			return
+		}
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "the job view is still reading the topic, so a duplicate job_id could not be detected yet; retry shortly")
 		return
@@ -170,6 +183,18 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/jobs/"+url.PathEscape(id))
 	writeJSON(w, http.StatusAccepted, ev)
+}
+
+// topicMissing reports whether the view found that its topic does not
+// exist: the view marks the broker reachable after a metadata answer
+// that names the topic unknown, records that error, and starts only once
+// the topic is there. Retrying would not help, so POST says so.
+func topicMissing(p view.Progress) bool {
+	return !p.Started && p.BrokerReachable && p.LastError != ""
+}
+
+func (s *Server) missingTopicMessage() string {
+	return fmt.Sprintf("topic %q does not exist: create it with `jobctl topic create`", s.opts.Topic)
 }
 
 // reservations are job ids being written or written but not yet read back

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -31,6 +32,9 @@ type LagStats struct {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	if s.loading(w) {
+		return
+	}
 	st := Stats{
 		Jobs:       s.opts.Store.Counts(),
 		Throughput: s.opts.Store.Throughput(),
@@ -46,8 +50,61 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// health is the body of /healthz.
+type health struct {
+	Status  string `json:"status"`
+	Topic   string `json:"topic"`
+	Version string `json:"version"`
+}
+
+// handleHealthz answers 200 while the process serves at all, loading or
+// not; the topic lets a client check it reached the server it meant.
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, health{Status: "ok", Topic: s.opts.Topic, Version: s.opts.Version})
+}
+
+// loadingAnswer is the body of a 503 while the view is still loading.
+type loadingAnswer struct {
+	Error    string        `json:"error"`
+	Loading  bool          `json:"loading"`
+	Progress view.Progress `json:"progress"`
+}
+
+// loading answers 503 with Retry-After when the view has not yet read
+// the whole topic (or never reached the broker): a list, a count or a
+// "not found" from a partial view would be wrong, not just incomplete.
+// It reports whether it answered.
+func (s *Server) loading(w http.ResponseWriter) bool {
+	p := s.opts.Store.Progress()
+	if p.CaughtUp {
+		return false
+	}
+	if p.Partitions == nil {
+		p.Partitions = []view.PartitionProgress{}
+	}
+	read, total := recordsRead(p)
+	w.Header().Set("Retry-After", "1")
+	msg := fmt.Sprintf("the job view is still loading: read %d of %d records", read, total)
+	if !p.Started && p.LastError != "" {
+		msg += " (" + p.LastError + ")"
+	}
+	writeJSON(w, http.StatusServiceUnavailable, loadingAnswer{Error: msg, Loading: true, Progress: p})
+	return true
+}
+
+// recordsRead sums, over the partitions present at start, the offsets
+// read and the offsets to read before the view is caught up. Offsets
+// stand in for records: on a compacted or expired partition they
+// overcount both sides alike.
+func recordsRead(p view.Progress) (read, total int64) {
+	for _, pp := range p.Partitions {
+		if pp.EndOffsetAtStart < 0 {
+			continue // added after start: not part of catching up
+		}
+		total += pp.EndOffsetAtStart
+		read += min(pp.NextOffset, pp.EndOffsetAtStart)
+	}
+	return read, total
 }
 
 // readiness is the body of /readyz.

@@ -1,0 +1,112 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// loadingBody is the 503 answer while serve's view is still loading.
+type loadingBody struct {
+	Error    string `json:"error"`
+	Loading  bool   `json:"loading"`
+	Progress struct {
+		CaughtUp bool `json:"caught_up"`
+	} `json:"progress"`
+}
+
+// wantLoading checks a 503 "still loading" answer.
+func wantLoading(t *testing.T, what string, code int, retryAfter string, body []byte) {
+	t.Helper()
+	var l loadingBody
+	if code != 503 || retryAfter != "1" || json.Unmarshal(body, &l) != nil || !l.Loading || l.Progress.CaughtUp ||
+		!strings.HasPrefix(l.Error, "the job view is still loading: read ") {
+		t.Fatalf("%s while loading: %d (Retry-After %q) %s, want 503 loading", what, code, retryAfter, body)
+	}
+}
+
+// TestConsoleAPIMissingTopicAndLoading: serve started before its topic
+// exists answers POST /jobs with 404 naming the topic, and the reads
+// that need the whole topic with 503 "loading" (Retry-After 1), while
+// /healthz names the topic; once the topic exists the same reads are
+// 200 (and an unknown job 404) without a restart.
+func TestConsoleAPIMissingTopicAndLoading(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := uniqueName(t, "t")
+		s := startServe(t, tgt, topic)
+		eventually(t, 30*time.Second, "POST /jobs to say the topic does not exist", func() bool {
+			resp, body := s.do(t, "POST", "/jobs", `{"job_id": 1}`)
+			if resp.StatusCode == 404 {
+				want := "{\"error\":\"topic \\\"" + topic + "\\\" does not exist: create it with `jobctl topic create`\"}"
+				if strings.TrimSpace(string(body)) != want {
+					t.Fatalf("POST /jobs on a missing topic: %s, want %s", body, want)
+				}
+				return true
+			}
+			wantJSONError(t, "POST /jobs before the broker answered", resp, body, 503)
+			return false
+		})
+		for _, path := range []string{"/jobs", "/jobs?status=NEW", "/jobs/1", "/stats"} {
+			resp, body := s.do(t, "GET", path, "")
+			wantLoading(t, "GET "+path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		resp, body := s.do(t, "GET", "/healthz", "")
+		var h struct{ Status, Topic, Version string }
+		if resp.StatusCode != 200 || json.Unmarshal(body, &h) != nil || h.Status != "ok" || h.Topic != topic || h.Version == "" {
+			t.Fatalf("GET /healthz: %d %s", resp.StatusCode, body)
+		}
+
+		client := &kafka.Client{Addr: kafka.TCP(tgt.Brokers...), Timeout: 30 * time.Second}
+		cr, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}})
+		if err == nil {
+			err = cr.Errors[topic]
+		}
+		if err != nil {
+			t.Fatalf("creating topic %s: %v", topic, err)
+		}
+		s.waitReady(t)
+		for _, path := range []string{"/jobs", "/stats"} {
+			if resp, body := s.do(t, "GET", path, ""); resp.StatusCode != 200 {
+				t.Fatalf("GET %s once ready: %d %s", path, resp.StatusCode, body)
+			}
+		}
+		resp, body = s.do(t, "GET", "/jobs/1", "")
+		wantJSONError(t, "GET /jobs/1 once ready", resp, body, 404)
+	})
+}
+
+// TestConsoleAPINeverAnswersAPartialView: right after serve starts on a
+// topic of 20,000 jobs, /stats and /jobs answer either 503 "loading" or
+// the whole topic — never 200 with the part read so far (serve once
+// answered 200 with 4,946 of 20,000). On a slow enough start (the usual
+// case) the 503 is seen; both branches are checked whichever comes.
+func TestConsoleAPINeverAnswersAPartialView(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		const n = 20000
+		topic := createTopic(t, tgt, 4)
+		mustJobctl(t, tgt, "produce", "--topic", topic, "--count", "20000")
+		s := startServe(t, tgt, topic)
+		sawLoading := false
+		eventually(t, 120*time.Second, "/stats to answer 200", func() bool {
+			resp, body := s.do(t, "GET", "/stats", "")
+			if resp.StatusCode == 503 {
+				wantLoading(t, "GET /stats", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+				sawLoading = true
+				return false
+			}
+			var st statsBody
+			if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil || st.Jobs.Total != n || !st.View.CaughtUp {
+				t.Fatalf("GET /stats: %d with %d jobs (caught up %v), want 503 or all %d: %.300s", resp.StatusCode, st.Jobs.Total, st.View.CaughtUp, n, body)
+			}
+			return true
+		})
+		t.Logf("saw 503 while loading: %v", sawLoading)
+		if jobs, _ := s.allJobs(t, "/jobs?limit=1000"); len(jobs) != n {
+			t.Fatalf("GET /jobs once caught up: %d jobs, want %d", len(jobs), n)
+		}
+	})
+}
