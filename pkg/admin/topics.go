@@ -261,6 +261,26 @@ func (a *Admin) checkPartitions(ctx context.Context, topic string, n int) error 
 			}
 		}
 	}
+	// Kafka's metadata can name a leader before that broker has taken the
+	// partition over: a ListOffsets sent then fails with "Not Leader For
+	// Partition" (seen in TestTopicAlter on Kafka 4.4). Ready means every
+	// leader answers.
+	reqs := make([]kafka.OffsetRequest, n)
+	for i := range reqs {
+		reqs[i] = kafka.LastOffsetOf(i)
+	}
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return fmt.Errorf("reading offsets of topic %q: %w", topic, err)
+	}
+	if got := len(resp.Topics[topic]); got != n {
+		return fmt.Errorf("offsets of topic %q: %d of %d partitions answered", topic, got, n)
+	}
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return partitionError("reading offsets of", topic, po.Partition, po.Error)
+		}
+	}
 	return nil
 }
 
