@@ -12,6 +12,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/metrics"
+	"github.com/jobctl/jobctl/pkg/producer"
 	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/view"
 	"github.com/spf13/cobra"
@@ -101,6 +102,9 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, WaitForBroker: true, Logger: app.Logger, Metrics: m})
 	w := ledger.NewWriter(conn, cfg.Topic)
 	defer w.Close()
+	// POST /jobs: a lone job is sent at once, jobs arriving during a write go in the next one.
+	enq := producer.NewCoalescer(w, producer.CoalescerOptions{})
+	defer enq.Close()
 	ctl := control.NewController(conn, cfg.Topic)
 	defer ctl.Close()
 	controlState := control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: app.Logger})
@@ -109,7 +113,7 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		Topic:        cfg.Topic,
 		Version:      buildVersion().Version,
 		Store:        v,
-		Enqueuer:     w,
+		Enqueuer:     enq,
 		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
 		DeadLetters:  deadletter.NewService(conn, cfg.Topic, 0),
 		Schedules:    schedule.NewStore(conn, cfg.Topic),

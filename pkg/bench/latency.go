@@ -13,6 +13,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/ledger"
+	"github.com/jobctl/jobctl/pkg/producer"
 	"github.com/jobctl/jobctl/pkg/worker"
 	"github.com/segmentio/kafka-go"
 )
@@ -79,8 +80,11 @@ func measureLatency(ctx context.Context, s *scratch, topic string, cfg Config, o
 	}
 
 	// The latency path of the product: one event per produce call, as
-	// POST /jobs writes, with the writer's short batch timeout.
-	w := ledger.NewWriter(s.conn, topic)
+	// POST /jobs writes (serve's writer: sent at once, coalesced while a
+	// write is in flight).
+	lw := ledger.NewWriter(s.conn, topic)
+	defer lw.Close()
+	w := producer.NewCoalescer(lw, producer.CoalescerOptions{})
 	defer w.Close()
 	var sends sync.WaitGroup
 	defer sends.Wait()
