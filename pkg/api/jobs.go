@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/view"
@@ -25,7 +26,8 @@ const (
 // history) in the view's stable order (see pkg/view/order.go: numeric ids
 // numerically, then other ids by text), filtered by ?status= and ?type=
 // (and ?group=: the jobs that consumer group wrote events for, with its
-// status, which ?status= then filters on),
+// status, which ?status= then filters on), last updated in [?since=,
+// ?until=) (RFC 3339),
 // ?limit= per page, from after the job id ?after=, reversed with
 // ?order=desc. The next page's URL is in the Link header (rel="next").
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +58,23 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		vq.After = a
+	}
+	for _, b := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &vq.Since}, {"until", &vq.Until}} {
+		if v := q.Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q: want an RFC 3339 time such as 2026-11-26T06:00:00Z", b.name, v))
+				return
+			}
+			*b.to = t
+		}
+	}
+	if !vq.Since.IsZero() && !vq.Until.IsZero() && !vq.Since.Before(vq.Until) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("since %s is not before until %s", q.Get("since"), q.Get("until")))
+		return
 	}
 	switch o := q.Get("order"); o {
 	case "", "asc":

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"github.com/jobctl/jobctl/pkg/job"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +109,52 @@ func TestConsoleAPINeverAnswersAPartialView(t *testing.T) {
 		t.Logf("saw 503 while loading: %v", sawLoading)
 		if jobs, _ := s.allJobs(t, "/jobs?limit=1000"); len(jobs) != n {
 			t.Fatalf("GET /jobs once caught up: %d jobs, want %d", len(jobs), n)
+		}
+	})
+}
+
+// TestConsoleAPIJobsSinceUntil: GET /jobs?since=&until= keeps the jobs
+// last updated in [since, until), by the events' own times, and names a
+// bad parameter.
+func TestConsoleAPIJobsSinceUntil(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := createTopic(t, tgt, 2)
+		w := ledgerWriter(t, tgt, topic)
+		base := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+		var events []job.Event
+		for i := range 6 {
+			events = append(events, job.Event{JobID: job.NumericID(int64(i + 1)), Status: job.StatusNew, Type: "t",
+				CreatedAt: base, UpdatedAt: base.Add(time.Duration(i) * time.Minute)})
+		}
+		if err := w.Append(context.Background(), events...); err != nil {
+			t.Fatalf("writing jobs: %v", err)
+		}
+		s := startServe(t, tgt, topic)
+		s.waitReady(t)
+		at := func(min int) string {
+			return url.QueryEscape(base.Add(time.Duration(min) * time.Minute).Format(time.RFC3339))
+		}
+		for query, want := range map[string]string{
+			"since=" + at(2):                     "3 4 5 6",
+			"until=" + at(2):                     "1 2",
+			"since=" + at(1) + "&until=" + at(4): "2 3 4",
+			"since=" + at(1) + "&limit=2":        "2 3 4 5 6", // over pages
+			"since=" + at(4) + "&order=desc":     "6 5",
+			"since=" + at(9):                     "",
+		} {
+			jobs, _ := s.allJobs(t, "/jobs?"+query)
+			var ids []string
+			for _, j := range jobs {
+				ids = append(ids, j.id())
+			}
+			if got := strings.Join(ids, " "); got != want {
+				t.Errorf("GET /jobs?%s: %q, want %q", query, got, want)
+			}
+		}
+		resp, body := s.do(t, "GET", "/jobs?until=soon", "")
+		wantJSONError(t, "GET /jobs?until=soon", resp, body, 400)
+		if !strings.Contains(string(body), `until \"soon\"`) {
+			t.Errorf("the error does not name until: %s", body)
 		}
 	})
 }
