@@ -141,14 +141,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		d.run(step("wait for the lag table to show 0 pending jobs on every partition",
 			ignoreValue(chromedp.Poll[bool](`[...document.querySelectorAll('#lag td.pending')].length > 0 && [...document.querySelectorAll('#lag td.pending')].every(td => td.textContent === "0")`,
 				chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(0)))))
-		// The job detail panel shows its history.
+		// A click on the row opens the job's page, with its history and
+		// payload; Back returns to the live overview.
 		d.run(
 			step("click the job's row", chromedp.Click(chromedp.CSS(row))),
-			step("wait for the detail panel to show the job DONE", chromedp.WaitVisible(chromedp.CSS(`#detail.open #detail-body .badge.DONE`))),
+			step("wait for the job page to show the job DONE", chromedp.WaitVisible(chromedp.CSS(`#page-job.shown #job-status .badge.DONE`))),
+			step("wait for the job page to show the payload", chromedp.WaitVisible(chromedp.CSS(`#job-payload`))),
 		)
-		if got, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#detail-body pre`))); got == "" {
-			t.Error("the detail panel does not show the payload")
+		if got, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#job-payload`))); !strings.Contains(got, `"image": "cat.png"`) {
+			t.Errorf("the job page shows the payload as %q, want it pretty-printed", got)
 		}
+		d.run(
+			step("go back to the overview", chromedp.Evaluate[chromedp.Void](`history.back()`)),
+			step("wait for the overview's live table", chromedp.WaitVisible(chromedp.CSS(`#page-home.shown `+row))),
+		)
 
 		// A worker can finish a job before the browser reads the POST's
 		// 202, whose body is the job as submitted (NEW). Hold a second
