@@ -167,12 +167,21 @@ func getJob(ctx context.Context, app *App, src *readSourceOptions, id string) (v
 		app.clearProgress()
 		return j, ok, askServer(srv, "getting job "+id, err)
 	}
-	v, err := loadView(ctx, app)
+	conn, err := app.Conn()
 	if err != nil {
 		return view.Job{}, false, err
 	}
-	j, ok := v.Get(id)
-	return j, ok, nil
+	// FindJob decodes only this job's records: no view of every job.
+	topic := app.Config().Topic
+	var last time.Time
+	j, ok, err := view.FindJob(ctx, conn, topic, id, func(read, total int64) {
+		if now := time.Now(); total > 0 && now.Sub(last) >= 200*time.Millisecond {
+			last = now
+			app.progressLine(fmt.Sprintf("reading topic %s for job %s: %d of %d records (%d%%)", topic, id, read, total, read*100/total))
+		}
+	})
+	app.clearProgress()
+	return j, ok, err
 }
 
 // loadView reads the topic into a job view and returns it once it has

@@ -146,7 +146,7 @@ func TestConfigErrorsNameKeyAndSource(t *testing.T) {
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml", "no such file"}},
 		{"duration without unit in file", nil, []string{"--config", numDur}, []string{`"timeout"`, "num.yaml", "unit"}},
 		{"bad duration in env", []string{"JOBCTL_TIMEOUT=soon"}, nil, []string{`"timeout"`, "env JOBCTL_TIMEOUT", `"soon" is not a duration`}},
-		{"bad duration flag", nil, []string{"--timeout", "soon"}, []string{"--timeout", "invalid argument"}},
+		{"bad duration flag", nil, []string{"--delay", "soon"}, []string{"--delay", "invalid argument"}},
 		{"empty broker list", []string{"JOBCTL_BROKERS= , "}, nil, []string{`"brokers"`, "env JOBCTL_BROKERS", "empty"}},
 		{"broker without port", nil, []string{"--brokers", "localhost"}, []string{`"brokers"`, "flag", "host:port"}},
 		{"bad int in env", []string{"JOBCTL_CONSUME_CONCURRENCY=many"}, nil, []string{`"consume.concurrency"`, "whole number"}},
