@@ -36,7 +36,9 @@ Endpoints (full reference: GET /openapi.json):
   POST /jobs             submit {"job_id": 1234, "status": "NEW"} or {"type": ..., "payload": ...};
                          202 once all in-sync replicas have the NEW event
   GET  /jobs/events      live status changes (Server-Sent Events)
-  GET  /stats            counts, throughput, consumer lag per group and partition
+  GET  /stats            counts, throughput, consumer lag per group and partition, durations
+  GET  /groups           consumer groups: state, members and their partitions, paused,
+                         pending jobs per partition, jobs/s; GET /groups/{group} for one
   GET  /dlq              dead letters; ?type= ?error= ?since= ?until= ?group= ?kind= ?limit=
   POST /dlq/replay       replay dead jobs: {"ids": [...]} or {"all": true, filters..., "dry_run": true}
   GET  /healthz          {"status":"ok","topic":...,"version":...}, 200 even while loading
@@ -109,12 +111,14 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	defer ctl.Close()
 	controlState := control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: app.Logger})
 
+	adm := admin.New(conn.Client())
 	srv := api.New(api.Options{
 		Topic:        cfg.Topic,
 		Version:      buildVersion().Version,
 		Store:        v,
 		Enqueuer:     enq,
-		Lag:          topicLag{admin: admin.New(conn.Client()), topic: cfg.Topic},
+		Lag:          topicLag{admin: adm, topic: cfg.Topic},
+		Groups:       topicGroups{admin: adm, topic: cfg.Topic},
 		DeadLetters:  deadletter.NewService(conn, cfg.Topic, 0),
 		Schedules:    schedule.NewStore(conn, cfg.Topic),
 		Control:      ctl,
@@ -210,6 +214,25 @@ func (t topicLag) GroupLag(ctx context.Context) ([]api.GroupLag, error) {
 			gl.Partitions = append(gl.Partitions, api.PartitionLag{Partition: p.Partition, Committed: p.Committed, EndOffset: p.HighWatermark, Lag: p.Lag})
 		}
 		out = append(out, gl)
+	}
+	return out, err
+}
+
+// topicGroups adapts pkg/admin's group descriptions to the API's.
+type topicGroups struct {
+	admin *admin.Admin
+	topic string
+}
+
+func (t topicGroups) DescribeGroups(ctx context.Context, groups []string) ([]api.GroupDescription, error) {
+	descs, err := t.admin.DescribeGroups(ctx, t.topic, groups)
+	out := make([]api.GroupDescription, 0, len(descs))
+	for _, d := range descs {
+		g := api.GroupDescription{Group: d.Group, State: d.State, Protocol: d.Protocol, Error: d.Error, Members: make([]api.GroupMember, 0, len(d.Members))}
+		for _, m := range d.Members {
+			g.Members = append(g.Members, api.GroupMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.Host, Partitions: m.Partitions})
+		}
+		out = append(out, g)
 	}
 	return out, err
 }

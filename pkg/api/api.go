@@ -91,6 +91,9 @@ type Options struct {
 	// routes answer 503).
 	Control Controller
 	Paused  PausedGroups
+	// Groups describes consumer groups' members for GET /groups
+	// (optional: without it groups are listed without members).
+	Groups GroupDescriber
 
 	// Token, when set, is the bearer token required for POST, and for
 	// every read except /, /healthz, /readyz and /openapi.json when

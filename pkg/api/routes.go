@@ -50,6 +50,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/schedules/{name}/resume", write, s.handleResumeSchedule},
 		{"POST", "/jobs/{id}/cancel", write, s.handleCancelJob},
 		{"POST", "/jobs/{id}/retry", write, s.handleRetryJob},
+		{"GET", "/groups", read, s.handleListGroups},
+		{"GET", "/groups/{group}", read, s.handleGetGroup},
 		{"POST", "/groups/{group}/pause", write, s.handlePauseGroup},
 		{"POST", "/groups/{group}/resume", write, s.handleResumeGroup},
 	}
