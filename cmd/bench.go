@@ -46,7 +46,7 @@ on an in-process embedded broker), the way the commands run:
                 is not measured. --latency-duration 0 skips this phase.
 
 Everything runs on scratch topics (jobctl-bench-<random> and
-jobctl-bench-<random>-latency, --partitions each, replication factor 1)
+jobctl-bench-<random>-latency, --partitions and --replication-factor each)
 and scratch consumer groups; --topic and --group are not used. They are
 deleted at the end, also after Ctrl-C; --keep leaves them for inspection.
 
@@ -61,7 +61,7 @@ jobctl's own overhead, not for capacity planning.
 On a terminal a progress line shows each phase. -o json prints the result
 for scripts:
   {"embedded": false, "brokers": ["127.0.0.1:9092"], "topics": [...],
-   "partitions": 6, "count": 300000, "workers": 1, "concurrency": 8,
+   "partitions": 6, "replication_factor": 1, "count": 300000, "workers": 1, "concurrency": 8,
    "latency_rate": 1000, "latency_duration_seconds": 10,
    "produce": {"jobs": 300000, "seconds": 1.4, "jobs_per_second": 214000},
    "processed": {"jobs": 300000, "seconds": 3.9, "jobs_per_second": 77000,
@@ -77,13 +77,15 @@ stopped; "lost" counts latency jobs whose DONE did not arrive within 10 s.`,
 		Example: `  jobctl bench
   jobctl bench --embedded --count 100000
   jobctl bench --count 3000000 --concurrency 16 --latency-duration 0
-  jobctl bench --workers 3 --partitions 12 --latency-rate 5000 -o json`,
+  jobctl bench --workers 3 --partitions 12 --latency-rate 5000 -o json
+  jobctl -b 127.0.0.1:9094,127.0.0.1:9096,127.0.0.1:9098 bench --replication-factor 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), app, opts) },
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.Embedded, "embedded", false, "run against an in-process embedded broker instead of --brokers")
 	f.IntVar(&opts.Partitions, "partitions", bench.DefaultPartitions, "partitions of each scratch topic")
+	f.IntVar(&opts.ReplicationFactor, "replication-factor", 1, "replication factor of each scratch topic (3 on a 3-node cluster to measure replicated writes)")
 	f.IntVarP(&opts.Count, "count", "n", bench.DefaultCount, "jobs to produce and process")
 	f.IntVar(&opts.Workers, "workers", bench.DefaultWorkers, "workers (consumer group members) in this process")
 	f.IntVarP(&opts.Concurrency, "concurrency", "c", bench.DefaultConcurrency, "jobs each worker runs at once")
@@ -142,8 +144,8 @@ func writeBenchTable(w io.Writer, r benchReport) error {
 	if r.Embedded {
 		where = "embedded broker " + where
 	}
-	fmt.Fprintf(w, "jobctl bench on %s: %d partitions, %d jobs, %d worker(s) x concurrency %d\n\n",
-		where, r.Partitions, r.Count, r.Workers, r.Concurrency)
+	fmt.Fprintf(w, "jobctl bench on %s: %d partitions (replication factor %d), %d jobs, %d worker(s) x concurrency %d\n\n",
+		where, r.Partitions, r.Replication, r.Count, r.Workers, r.Concurrency)
 	rows := [][]string{
 		{"produce", fmt.Sprintf("%.0f jobs/s", r.Produce.JobsPerSecond),
 			fmt.Sprintf("%d jobs in %.2fs, acks=all", r.Produce.Jobs, r.Produce.Seconds)},

@@ -41,6 +41,10 @@ const (
 type Config struct {
 	// Partitions of each scratch topic.
 	Partitions int
+	// ReplicationFactor of each scratch topic (default 1); on a cluster
+	// whose min.insync.replicas is above 1, every write (acks=all) waits
+	// for that many replicas, as the Java tools' acks=all does.
+	ReplicationFactor int
 	// Count is how many jobs the throughput phases produce and process.
 	Count int
 	// Workers is how many worker.Workers (group members) run in this
@@ -62,6 +66,9 @@ func (c *Config) setDefaults() {
 	if c.Count == 0 {
 		c.Count = DefaultCount
 	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
+	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
@@ -78,6 +85,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Partitions < 1:
 		return fmt.Errorf("partitions must be at least 1, got %d", c.Partitions)
+	case c.ReplicationFactor < 1:
+		return fmt.Errorf("replication factor must be at least 1, got %d", c.ReplicationFactor)
 	case c.Count < 1:
 		return fmt.Errorf("count must be at least 1, got %d", c.Count)
 	case c.Workers < 1:
@@ -125,6 +134,7 @@ type Result struct {
 	Brokers         []string `json:"brokers"`
 	Topics          []string `json:"topics"`
 	Partitions      int      `json:"partitions"`
+	Replication     int      `json:"replication_factor"`
 	Count           int      `json:"count"`
 	Workers         int      `json:"workers"`
 	Concurrency     int      `json:"concurrency"`
@@ -207,7 +217,7 @@ func Run(ctx context.Context, conn *kafkaconn.Conn, cfg Config, opts Options) (r
 	}
 	name := "jobctl-bench-" + randomHex(4)
 	res = Result{
-		Brokers: conn.Brokers, Partitions: cfg.Partitions, Count: cfg.Count,
+		Brokers: conn.Brokers, Partitions: cfg.Partitions, Replication: cfg.ReplicationFactor, Count: cfg.Count,
 		Workers: cfg.Workers, Concurrency: cfg.Concurrency,
 		LatencyRate: cfg.LatencyRate, LatencyDuration: cfg.LatencyDuration.Seconds(),
 	}
@@ -229,7 +239,7 @@ func Run(ctx context.Context, conn *kafkaconn.Conn, cfg Config, opts Options) (r
 	}()
 
 	// res is a named result: the deferred clean-up sets TopicsDeleted.
-	topic, err := s.createTopic(ctx, name, cfg.Partitions)
+	topic, err := s.createTopic(ctx, name, cfg.Partitions, cfg.ReplicationFactor)
 	if err != nil {
 		return res, err
 	}
@@ -244,7 +254,7 @@ func Run(ctx context.Context, conn *kafkaconn.Conn, cfg Config, opts Options) (r
 	if cfg.LatencyDuration == 0 {
 		return res, nil
 	}
-	latTopic, err := s.createTopic(ctx, name+"-latency", cfg.Partitions)
+	latTopic, err := s.createTopic(ctx, name+"-latency", cfg.Partitions, cfg.ReplicationFactor)
 	if err != nil {
 		return res, err
 	}
@@ -265,14 +275,14 @@ type scratch struct {
 	groups []string
 }
 
-func (s *scratch) createTopic(ctx context.Context, name string, partitions int) (string, error) {
+func (s *scratch) createTopic(ctx context.Context, name string, partitions, replication int) (string, error) {
 	createCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	// Record the names first: a create that times out may still happen.
 	// Workers create the job topic's delay and dead-letter topics.
 	s.topics = append(s.topics, name, ledger.DelayTopic(name), ledger.DLQTopic(name), ledger.ControlTopic(name))
-	if _, err := admin.New(s.conn.Client()).CreateTopic(createCtx, name, partitions, 1, nil, false); err != nil {
-		return "", fmt.Errorf("creating scratch topic: %w", err)
+	if _, err := admin.New(s.conn.Client()).CreateTopic(createCtx, name, partitions, replication, nil, false); err != nil {
+		return "", fmt.Errorf("creating scratch topic %q (%d partitions, replication factor %d): %w", name, partitions, replication, err)
 	}
 	return name, nil
 }

@@ -101,12 +101,13 @@ func TestPacerKeepsItsSchedule(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Partitions: 1, Count: 1, Workers: 1, Concurrency: 1, LatencyRate: 1}
+	good := Config{Partitions: 1, ReplicationFactor: 1, Count: 1, Workers: 1, Concurrency: 1, LatencyRate: 1}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for name, mut := range map[string]func(*Config){
 		"partitions": func(c *Config) { c.Partitions = 0 },
+		"rf":         func(c *Config) { c.ReplicationFactor = 0 },
 		"count":      func(c *Config) { c.Count = -1 },
 		"workers":    func(c *Config) { c.Workers = 0 },
 		"concurrent": func(c *Config) { c.Concurrency = 0 },

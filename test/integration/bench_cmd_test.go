@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ type benchOutput struct {
 	Brokers     []string `json:"brokers"`
 	Topics      []string `json:"topics"`
 	Partitions  int      `json:"partitions"`
+	Replication int      `json:"replication_factor"`
 	Count       int      `json:"count"`
 	Workers     int      `json:"workers"`
 	Concurrency int      `json:"concurrency"`
@@ -97,8 +99,8 @@ func TestBenchEmbedded(t *testing.T) {
 	if len(out.Topics) != 2 || !out.TopicsDeleted {
 		t.Errorf("topics %v deleted=%v, want two scratch topics, deleted", out.Topics, out.TopicsDeleted)
 	}
-	if out.Partitions != 6 || out.Workers != 1 || out.Concurrency != 8 {
-		t.Errorf("settings %d partitions, %d workers, concurrency %d; want the defaults 6, 1, 8", out.Partitions, out.Workers, out.Concurrency)
+	if out.Partitions != 6 || out.Replication != 1 || out.Workers != 1 || out.Concurrency != 8 {
+		t.Errorf("settings %d partitions, replication factor %d, %d workers, concurrency %d; want the defaults 6, 1, 1, 8", out.Partitions, out.Replication, out.Workers, out.Concurrency)
 	}
 }
 
@@ -146,6 +148,15 @@ func TestBenchRejectsBadSettings(t *testing.T) {
 	r := jobctl(t, targets[0], "bench", "--embedded", "--count", "0")
 	if r.Code != 2 {
 		t.Errorf("--count 0: want exit 2 (usage), got %s", r)
+	}
+	r = jobctl(t, targets[0], "bench", "--embedded", "--replication-factor", "0")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "replication factor must be at least 1") {
+		t.Errorf("--replication-factor 0: want exit 2 naming the replication factor, got %s", r)
+	}
+	// More replicas than brokers: the error names the topic's settings.
+	r = jobctl(t, targets[0], "bench", "--embedded", "--replication-factor", "3", "--count", "10", "--latency-duration", "0")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "replication factor 3") {
+		t.Errorf("--replication-factor 3 on one broker: want a failure naming it, got %s", r)
 	}
 }
 
