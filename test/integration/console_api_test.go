@@ -3,12 +3,14 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"github.com/jobctl/jobctl/pkg/job"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -156,5 +158,106 @@ func TestConsoleAPIJobsSinceUntil(t *testing.T) {
 		if !strings.Contains(string(body), `until \"soon\"`) {
 			t.Errorf("the error does not name until: %s", body)
 		}
+	})
+}
+
+// apiGroup is a group as GET /groups answers it.
+type apiGroup struct {
+	Group    string `json:"group"`
+	State    string `json:"state"`
+	Protocol string `json:"protocol"`
+	Paused   bool   `json:"paused"`
+	Members  []struct {
+		MemberID   string `json:"member_id"`
+		ClientID   string `json:"client_id"`
+		Host       string `json:"host"`
+		Partitions []int  `json:"partitions"`
+	} `json:"members"`
+	Pending       map[string]int64 `json:"pending"`
+	PendingTotal  int64            `json:"pending_total"`
+	JobsPerSecond float64          `json:"jobs_per_second"`
+	Error         string           `json:"error"`
+}
+
+// TestConsoleAPIGroups: two real `jobctl consume` members of one group
+// each list their own partitions in GET /groups/{group} (decoded from
+// the broker's DescribeGroups), together every partition once; GET
+// /groups lists the group with its pending jobs and finish rate, and a
+// paused group; an unknown group is 404.
+func TestConsoleAPIGroups(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		const partitions, n = 4, 40
+		topic := createTopic(t, tgt, partitions)
+		mustJobctl(t, tgt, "produce", "--topic", topic, "--count", strconv.Itoa(n))
+		group := uniqueName(t, "g")
+		startConsumer(t, tgt, topic, group)
+		startConsumer(t, tgt, topic, group)
+		s := startServe(t, tgt, topic)
+		s.waitReady(t)
+
+		var g apiGroup
+		var body []byte
+		eventually(t, 90*time.Second, "both members to hold partitions and every job to be done", func() bool {
+			var resp *http.Response
+			resp, body = s.do(t, "GET", "/groups/"+url.PathEscape(group), "")
+			if resp.StatusCode == 404 {
+				return false // no commit and no member described yet
+			}
+			g = apiGroup{}
+			if resp.StatusCode != 200 || json.Unmarshal(body, &g) != nil {
+				t.Fatalf("GET /groups/%s: %d %s", group, resp.StatusCode, body)
+			}
+			if g.State != "Stable" || len(g.Members) != 2 || g.PendingTotal != 0 || len(g.Pending) != partitions {
+				return false
+			}
+			seen := map[int]int{}
+			for _, m := range g.Members {
+				if len(m.Partitions) == 0 {
+					return false // a rebalance is still handing partitions over
+				}
+				for _, p := range m.Partitions {
+					seen[p]++
+				}
+			}
+			if len(seen) != partitions {
+				return false
+			}
+			for p, k := range seen {
+				if k != 1 {
+					t.Fatalf("partition %d is assigned to %d members: %s", p, k, body)
+				}
+			}
+			return true
+		})
+		if g.Group != group || g.Protocol != "jobctl-cooperative" || g.Paused || g.Error != "" || g.JobsPerSecond <= 0 {
+			t.Fatalf("GET /groups/%s: %s", group, body)
+		}
+		for _, m := range g.Members {
+			if m.MemberID == "" || m.ClientID == "" || m.Host == "" {
+				t.Fatalf("a member without ids or host: %s", body)
+			}
+		}
+
+		// The list has it too, and a paused group that never consumed.
+		paused := uniqueName(t, "paused")
+		mustJobctl(t, tgt, "-t", topic, "group", "pause", paused)
+		eventually(t, 30*time.Second, "GET /groups to list both groups", func() bool {
+			resp, body := s.do(t, "GET", "/groups", "")
+			var list struct{ Groups []apiGroup }
+			if resp.StatusCode != 200 || json.Unmarshal(body, &list) != nil {
+				t.Fatalf("GET /groups: %d %s", resp.StatusCode, body)
+			}
+			found := map[string]apiGroup{}
+			for _, lg := range list.Groups {
+				found[lg.Group] = lg
+			}
+			worker, ok := found[group]
+			if ok && (len(worker.Members) != 2 || worker.PendingTotal != 0) {
+				t.Fatalf("GET /groups lists %s as %+v", group, worker)
+			}
+			return ok && found[paused].Paused
+		})
+		resp, body := s.do(t, "GET", "/groups/no-such-group", "")
+		wantJSONError(t, "GET /groups/no-such-group", resp, body, 404)
 	})
 }
