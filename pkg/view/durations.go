@@ -229,7 +229,7 @@ func (v *View) recordFinishLocked(e *entry, ev job.Event, at int64) {
 	if ev.Group != "" {
 		v.groupRates.add(v.groupIndex(ev.Group), at, nowSec)
 	}
-	if started, ok := e.runningAt(ev.Group, int32(ev.Run), int32(ev.Attempt)); ok && at != 0 {
-		v.durations.add(e.typ, time.Duration(at-started), at, nowSec)
+	if started, ok := v.runningAtLocked(e, ev.Group, int32(ev.Run), int32(ev.Attempt)); ok && at != 0 {
+		v.durations.add(v.typOf(e), time.Duration(at-started), at, nowSec)
 	}
 }

@@ -107,15 +107,17 @@ func behind(a, b groupState) bool {
 	return a.updated < b.updated
 }
 
-func (e *entry) state() groupState {
-	return groupState{updated: e.updated, worker: e.worker, err: e.err, run: e.run, attempt: e.attempt, group: e.group, status: e.status}
+func (v *View) stateOf(e *entry) groupState {
+	return groupState{updated: e.updated, worker: v.workerOf(e), err: v.sideOf(e).err, run: e.run, attempt: e.attempt, group: e.group, status: e.status}
 }
 
 // setCurrentLocked makes s the job's current (overall) state.
 func (v *View) setCurrentLocked(e *entry, s groupState) {
 	v.counts[e.status]--
 	v.counts[s.status]++
-	e.status, e.run, e.attempt, e.updated, e.worker, e.err = s.status, s.run, s.attempt, s.updated, s.worker, s.err
+	e.status, e.run, e.attempt, e.updated = s.status, s.run, s.attempt, s.updated
+	v.setWorker(e, s.worker)
+	v.setErr(e, s.err)
 }
 
 func (v *View) groupIndex(name string) uint16 {
@@ -137,18 +139,18 @@ func (v *View) groupIndex(name string) uint16 {
 	return i
 }
 
-// mergeLocked merges event ev (h its history form) into the known job e
-// and reports whether the job's current state changed.
-func (v *View) mergeLocked(e *entry, ev job.Event, h hist) bool {
+// mergeLocked merges event ev into the known job e and reports whether
+// the job's current state changed.
+func (v *View) mergeLocked(e *entry, ev job.Event) bool {
 	gi := v.groupIndex(ev.Group)
-	s := groupState{updated: h.at, worker: h.worker, err: ev.Error, run: int32(ev.Run), attempt: int32(ev.Attempt), group: gi, status: h.status}
+	s := groupState{updated: unixNano(ev.UpdatedAt), worker: ev.Worker, err: ev.Error, run: int32(ev.Run), attempt: int32(ev.Attempt), group: gi, status: statusIndex(ev.Status)}
 	states, multi := v.multi[e]
 	if !multi && (gi == 0 || e.group == 0 || e.group == gi) {
 		// One group (or none): its state is the job's state.
 		if gi != 0 {
 			e.group = gi
 		}
-		if !ev.Supersedes(e.current()) {
+		if !ev.Supersedes(v.current(e)) {
 			return false
 		}
 		s.group = e.group
@@ -159,7 +161,7 @@ func (v *View) mergeLocked(e *entry, ev job.Event, h hist) bool {
 		// Room for the group that touches the job second: most jobs
 		// stop there.
 		states = make([]groupState, 2, 3)
-		states[0], states[1] = e.ungroupedState(), e.state()
+		states[0], states[1] = v.ungroupedState(e), v.stateOf(e)
 	}
 	changed := false
 	if gi == 0 {
@@ -196,7 +198,7 @@ func (v *View) mergeLocked(e *entry, ev job.Event, h hist) bool {
 			least = x
 		}
 	}
-	if least == e.state() {
+	if least == v.stateOf(e) {
 		return false
 	}
 	v.setCurrentLocked(e, least)
@@ -205,14 +207,16 @@ func (v *View) mergeLocked(e *entry, ev job.Event, h hist) bool {
 
 // ungroupedState is the furthest state among the job's kept events
 // without group: where a group that has not touched the job starts.
-func (e *entry) ungroupedState() groupState {
+func (v *View) ungroupedState(e *entry) groupState {
 	s := groupState{status: statusIndex(job.StatusNew)}
 	first := true
-	for _, h := range e.history {
-		if h.group != "" {
+	r := histReader{b: e.history}
+	var h hist
+	for r.next(&h) {
+		if h.group.idx != 0 {
 			continue
 		}
-		x := groupState{updated: h.at, worker: h.worker, err: h.err, run: h.run, attempt: h.attempt, status: h.status}
+		x := groupState{updated: h.at, worker: refName(h.worker, v.names.names), err: string(h.err), run: h.run, attempt: h.attempt, status: h.status}
 		if first || x.supersedes(s) {
 			s, first = x, false
 		}
@@ -235,7 +239,7 @@ func (v *View) groupStateLocked(e *entry, gi uint16) (groupState, bool) {
 		return groupState{}, false
 	}
 	if e.group == gi {
-		return e.state(), true
+		return v.stateOf(e), true
 	}
 	return groupState{}, false
 }
@@ -256,7 +260,7 @@ func (v *View) groupsLocked(e *entry) []GroupStatus {
 		return out
 	}
 	if e.group != 0 {
-		return []GroupStatus{v.groupStatus(e.state())}
+		return []GroupStatus{v.groupStatus(v.stateOf(e))}
 	}
 	return nil
 }
@@ -290,7 +294,7 @@ func (v *View) Pending(groups []string, untouched func(group string, partition i
 			c.unfinished[p]++
 		}
 	}
-	for _, e := range v.jobs {
+	v.order.Ascend(func(e *entry) bool {
 		p := int(e.partition)
 		total[p]++
 		if states, ok := v.multi[e]; ok {
@@ -298,9 +302,10 @@ func (v *View) Pending(groups []string, untouched func(group string, partition i
 				count(s, p)
 			}
 		} else if e.group != 0 {
-			count(e.state(), p)
+			count(v.stateOf(e), p)
 		}
-	}
+		return true
+	})
 	out := make(map[string]map[int]int, len(groups))
 	for _, g := range groups {
 		m := map[int]int{}

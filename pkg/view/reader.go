@@ -275,7 +275,7 @@ func (v *View) checkCaughtUpLocked() {
 	}
 	v.caughtUpOnce.Do(func() {
 		close(v.caughtUp)
-		v.log.Info("job view caught up", "topic", v.opts.Topic, "jobs", len(v.jobs))
+		v.log.Info("job view caught up", "topic", v.opts.Topic, "jobs", len(v.intJobs)+len(v.strJobs))
 	})
 }
 
@@ -325,4 +325,21 @@ func (v *View) offsetBounds(ctx context.Context, client *kafka.Client, parts []i
 		out[p] = bounds{first: first[p], last: last[p]}
 	}
 	return out, nil
+}
+
+// applyMessages decodes and applies records of one partition.
+func (v *View) applyMessages(ms []kafka.Message) {
+	for _, m := range ms {
+		ev, decErr := ledger.Decode(m)
+		v.mu.Lock()
+		if decErr != nil {
+			v.progress.invalid++
+		} else {
+			if ev.UpdatedAt.IsZero() {
+				ev.UpdatedAt = m.Time
+			}
+			v.applyLocked(ev, Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time})
+		}
+		v.mu.Unlock()
+	}
 }

@@ -66,7 +66,7 @@ func (v *View) notifyLocked(e *entry) {
 	if len(v.subs) == 0 {
 		return
 	}
-	ch := Change{Seq: v.seq, Job: e.toJob(false)}
+	ch := Change{Seq: v.seq, Job: v.toJob(e, false)}
 	for s := range v.subs {
 		ch.Missed = s.missed
 		select {

@@ -20,6 +20,7 @@ package view
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"log/slog"
 	"sync"
 	"time"
@@ -121,14 +122,18 @@ type View struct {
 	log  *slog.Logger
 
 	mu       sync.RWMutex
-	jobs     map[string]*entry
+	intJobs  map[int64]*entry  // jobs whose id is a canonical integer
+	strJobs  map[string]*entry // the others
+	slab     entrySlab
+	sides    []sideFields // see entry.side
 	order    *btree.BTreeG[*entry]
-	counts   []int             // by index into job.Statuses
-	strs     map[string]string // interned type and worker names
+	counts   []int // by index into job.Statuses
+	names    nameTable
 	rate     rateWindow
 	seq      uint64
 	subs     map[*Subscription]struct{}
 	progress progress
+	scratch  []hist // decoded history, reused under mu
 
 	groupIdx   map[string]uint16       // group name -> index into groupNames
 	groupNames []string                // index 0 is "" (no group)
@@ -144,15 +149,16 @@ type View struct {
 }
 
 // entry is the compact per-job record; see Job for the meaning of fields.
-// Times are Unix nanoseconds (0 = unknown), statuses are indexes into
-// job.Statuses, strings that repeat across jobs are interned.
+// It holds one pointer (the encoded history, history.go) and no strings:
+// ids that are integers are kept as int64, type and worker names as
+// indexes into the view's name table, and what most jobs lack (a payload,
+// a result, an error, a non-integer id) in View.sides. Entries live in
+// chunks (entrySlab), so a million jobs are a few hundred allocations the
+// garbage collector barely has to look at. Times are Unix nanoseconds
+// (0 = unknown), statuses indexes into job.Statuses.
 type entry struct {
-	id        job.ID
-	typ       string
-	payload   string
-	result    string // the latest DONE result, up to ResultLimit bytes
-	worker    string
-	err       string
+	history   []byte
+	num       int64 // the id, when flagIntID
 	created   int64
 	runAt     int64
 	updated   int64
@@ -160,19 +166,80 @@ type entry struct {
 	attempt   int32
 	partition int32
 	events    uint32
-	status    uint8
+	side      uint32 // 1 + index into View.sides; 0: none
+	typ       uint16 // name index; nameInSide: in sideFields.typ
+	worker    uint16 // name index; nameInSide: in sideFields.worker
 	group     uint16 // the only group that touched the job (0: none); see groups.go
-	history   []hist
+	status    uint8
+	flags     uint8
 }
 
-type hist struct {
-	at      int64
-	worker  string
-	group   string
+const (
+	// flagIntID: the id is a canonical integer, held in entry.num.
+	flagIntID = 1 << iota
+	// flagNumericForm: the id was given as a JSON number (echoed so).
+	flagNumericForm
+	// flagProbe: a search key of List, not a job (see probe).
+	flagProbe
+)
+
+// sideFields are the fields most jobs do not have.
+type sideFields struct {
+	idText  string // the id, when it is no canonical integer
+	typ     string // a type the name table had no room for
+	worker  string // a worker the name table had no room for
+	payload string
+	result  string // the latest DONE result, up to ResultLimit bytes
 	err     string
-	run     int32
-	attempt int32
-	status  uint8
+}
+
+// entrySlab allocates entries in chunks: pointers to them stay valid.
+type entrySlab struct {
+	chunk []entry
+}
+
+const slabChunk = 4096
+
+func (s *entrySlab) alloc() *entry {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]entry, 0, slabChunk)
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return &s.chunk[len(s.chunk)-1]
+}
+
+// nameTable interns type and worker names: they repeat across jobs. It
+// is bounded (maxInterned): a producer inventing a new type per job must
+// not grow it forever; names past the bound are kept per job.
+type nameTable struct {
+	idx   map[string]uint16
+	names []string // index 0 is ""
+}
+
+// maxInterned bounds the name table.
+const maxInterned = 4096
+
+// nameInSide marks a name the table had no room for.
+const nameInSide = 0xFFFF
+
+func (t *nameTable) index(s string) (uint16, bool) {
+	if s == "" {
+		return 0, true
+	}
+	if i, ok := t.idx[s]; ok {
+		return i, true
+	}
+	if len(t.names) >= maxInterned {
+		return nameInSide, false
+	}
+	if len(t.names) == 0 {
+		t.names = append(t.names, "")
+		t.idx = make(map[string]uint16)
+	}
+	i := uint16(len(t.names))
+	t.names = append(t.names, s)
+	t.idx[s] = i
+	return i, true
 }
 
 func statusIndex(s job.Status) uint8 {
@@ -203,15 +270,15 @@ func New(opts Options) *View {
 		opts:     opts,
 		now:      opts.Now,
 		log:      opts.Logger,
-		jobs:     make(map[string]*entry),
+		intJobs:  make(map[int64]*entry),
+		strJobs:  make(map[string]*entry),
 		counts:   make([]int, len(job.Statuses)),
-		order:    btree.NewG(32, func(a, b *entry) bool { return compareIDText(a.id.String(), b.id.String()) < 0 }),
-		strs:     make(map[string]string),
 		subs:     make(map[*Subscription]struct{}),
 		caughtUp: make(chan struct{}),
 		groupIdx: make(map[string]uint16),
 		multi:    make(map[*entry][]groupState),
 	}
+	v.order = btree.NewG(32, v.less)
 	if m := opts.Metrics; m != nil && m.Registry != nil {
 		v.eventsSeen = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobctl_view_events_total",
@@ -229,6 +296,120 @@ func New(opts Options) *View {
 	return v
 }
 
+// less is the list order of order.go, without formatting integer ids
+// except against a non-integer id of integer shape (out of int64 range).
+func (v *View) less(a, b *entry) bool {
+	ai, bi := a.flags&flagIntID != 0, b.flags&flagIntID != 0
+	switch {
+	case ai && bi:
+		return a.num < b.num
+	case ai:
+		bt := v.textKey(b)
+		if !isCanonicalInt(bt) {
+			return true
+		}
+		return compareIDText(strconv.FormatInt(a.num, 10), bt) < 0
+	case bi:
+		at := v.textKey(a)
+		if !isCanonicalInt(at) {
+			return false
+		}
+		return compareIDText(at, strconv.FormatInt(b.num, 10)) < 0
+	}
+	return compareIDText(v.textKey(a), v.textKey(b)) < 0
+}
+
+// textKey is the id text of a non-integer entry or probe.
+func (v *View) textKey(e *entry) string {
+	if e.flags&flagProbe != 0 {
+		return string(e.history)
+	}
+	return v.sideOf(e).idText
+}
+
+// intID returns the int64 of an id text that is a canonical integer.
+func intID(text string) (int64, bool) {
+	if !isCanonicalInt(text) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	return n, err == nil
+}
+
+// lookupLocked finds the job with id text.
+func (v *View) lookupLocked(text string) *entry {
+	if n, ok := intID(text); ok {
+		return v.intJobs[n]
+	}
+	return v.strJobs[text]
+}
+
+var emptySide sideFields
+
+func (v *View) sideOf(e *entry) *sideFields {
+	if e.side == 0 {
+		return &emptySide
+	}
+	return &v.sides[e.side-1]
+}
+
+// sideFor returns e's side fields, adding them if it has none.
+func (v *View) sideFor(e *entry) *sideFields {
+	if e.side == 0 {
+		v.sides = append(v.sides, sideFields{})
+		e.side = uint32(len(v.sides))
+	}
+	return &v.sides[e.side-1]
+}
+
+func (v *View) idOf(e *entry) job.ID {
+	if e.flags&flagIntID == 0 {
+		id, _ := job.StringID(v.sideOf(e).idText)
+		return id
+	}
+	if e.flags&flagNumericForm != 0 {
+		return job.NumericID(e.num)
+	}
+	id, _ := job.StringID(strconv.FormatInt(e.num, 10))
+	return id
+}
+
+func (v *View) typOf(e *entry) string {
+	if e.typ == nameInSide {
+		return v.sideOf(e).typ
+	}
+	return v.names.names0(e.typ)
+}
+
+func (v *View) workerOf(e *entry) string {
+	if e.worker == nameInSide {
+		return v.sideOf(e).worker
+	}
+	return v.names.names0(e.worker)
+}
+
+func (t *nameTable) names0(i uint16) string {
+	if i == 0 || int(i) >= len(t.names) {
+		return ""
+	}
+	return t.names[i]
+}
+
+func (v *View) setWorker(e *entry, w string) {
+	i, ok := v.names.index(w)
+	e.worker = i
+	if !ok {
+		v.sideFor(e).worker = w
+	}
+}
+
+func (v *View) setErr(e *entry, msg string) {
+	if msg == "" && e.side == 0 {
+		return
+	}
+	v.sideFor(e).err = msg
+}
+
 // Apply merges one event into the view. It is the view's only way to
 // change, used by Run for every record and directly by tests and
 // benchmarks. Replayed duplicates change nothing; an event that does not
@@ -242,53 +423,81 @@ func (v *View) Apply(ev job.Event, rec Record) {
 	v.applyLocked(ev, rec)
 }
 
+// nameRef is the history reference of a worker name.
+func (v *View) nameRef(s string) strRef {
+	i, ok := v.names.index(s)
+	if !ok {
+		return strRef{idx: -1, name: s}
+	}
+	return strRef{idx: int32(i)}
+}
+
+// groupRef is the history reference of a group name.
+func (v *View) groupRef(s string) strRef {
+	if s == "" {
+		return strRef{}
+	}
+	if i := v.groupIndex(s); i != 0 {
+		return strRef{idx: int32(i)}
+	}
+	return strRef{idx: -1, name: s}
+}
+
 func (v *View) applyLocked(ev job.Event, rec Record) {
 	if v.eventsSeen != nil {
 		v.eventsSeen.WithLabelValues(string(ev.Status)).Inc()
 	}
-	id := ev.JobID.String()
 	st := statusIndex(ev.Status)
 	at := unixNano(ev.UpdatedAt)
-	h := hist{at: at, worker: v.intern(ev.Worker), group: v.intern(ev.Group), err: ev.Error, run: int32(ev.Run), attempt: int32(ev.Attempt), status: st}
+	h := hist{at: at, group: v.groupRef(ev.Group), worker: v.nameRef(ev.Worker), err: []byte(ev.Error), run: int32(ev.Run), attempt: int32(ev.Attempt), status: st}
 
-	e := v.jobs[id]
+	text := ev.JobID.String()
+	num, isInt := intID(text)
+	var e *entry
+	if isInt {
+		e = v.intJobs[num]
+	} else {
+		e = v.strJobs[text]
+	}
 	isNew := e == nil
 	if isNew {
-		e = &entry{
-			id:        ev.JobID,
-			partition: int32(rec.Partition),
-			status:    st,
-			run:       int32(ev.Run),
-			attempt:   int32(ev.Attempt),
-			updated:   at,
-			worker:    h.worker,
-			err:       ev.Error,
-			group:     v.groupIndex(ev.Group),
-			history:   make([]hist, 0, 2),
+		e = v.slab.alloc()
+		e.partition, e.status, e.run, e.attempt, e.updated = int32(rec.Partition), st, int32(ev.Run), int32(ev.Attempt), at
+		e.group = v.groupIndex(ev.Group)
+		v.setWorker(e, ev.Worker)
+		v.setErr(e, ev.Error)
+		if isInt {
+			e.num, e.flags = num, flagIntID
+			if ev.JobID.Numeric() {
+				e.flags |= flagNumericForm
+			}
+			v.intJobs[num] = e
+		} else {
+			v.sideFor(e).idText = text
+			v.strJobs[text] = e
 		}
-		v.jobs[id] = e
 		v.order.ReplaceOrInsert(e)
 		v.counts[st]++
-	} else if e.seen(h) {
+	} else if v.seenLocked(e, &h) {
 		return // a replayed or retried write of an event already merged
 	}
 	e.events++
-	if len(e.history) >= v.opts.HistoryLimit {
-		copy(e.history, e.history[1:])
-		e.history = e.history[:len(e.history)-1]
-	}
-	e.history = append(e.history, h)
+	e.history = appendEvent(e.history, &h, v.opts.HistoryLimit)
 
 	// Descriptive fields come from whichever event has them first
 	// (normally the NEW); workers' events need not repeat them.
-	if e.typ == "" && ev.Type != "" {
-		e.typ = v.intern(ev.Type)
+	if e.typ == 0 && ev.Type != "" {
+		i, ok := v.names.index(ev.Type)
+		e.typ = i
+		if !ok {
+			v.sideFor(e).typ = ev.Type
+		}
 	}
-	if e.payload == "" && len(ev.Payload) > 0 {
-		e.payload = string(ev.Payload)
+	if len(ev.Payload) > 0 && v.sideOf(e).payload == "" {
+		v.sideFor(e).payload = string(ev.Payload)
 	}
 	if ev.Status == job.StatusDone && len(ev.Result) > 0 {
-		e.result = keptResult(ev.Result)
+		v.sideFor(e).result = keptResult(ev.Result)
 	}
 	created := unixNano(ev.CreatedAt)
 	if created == 0 && ev.Status == job.StatusNew {
@@ -303,7 +512,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 
 	v.recordFinishLocked(e, ev, at)
 
-	if !isNew && !v.mergeLocked(e, ev, h) {
+	if !isNew && !v.mergeLocked(e, ev) {
 		return
 	}
 	v.seq++
@@ -320,79 +529,96 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	v.notifyLocked(e)
 }
 
-// seen reports whether h is already in the job's history.
-func (e *entry) seen(h hist) bool {
-	for _, x := range e.history {
-		if x == h {
+// historyLocked decodes e's history into the view's scratch slice (valid
+// until the next call).
+func (v *View) historyLocked(e *entry) []hist {
+	v.scratch = v.scratch[:0]
+	r := histReader{b: e.history}
+	var h hist
+	for r.next(&h) {
+		v.scratch = append(v.scratch, h)
+	}
+	return v.scratch
+}
+
+// seenLocked reports whether h is already in the job's history.
+func (v *View) seenLocked(e *entry, h *hist) bool {
+	r := histReader{b: e.history}
+	var x hist
+	for r.next(&x) {
+		if x.equal(h) {
 			return true
 		}
 	}
 	return false
 }
 
-// runningAt returns the time of the job's RUNNING event of group, run
-// and attempt, if its history still holds it.
-func (e *entry) runningAt(group string, run, attempt int32) (int64, bool) {
+// runningAtLocked returns the time of the job's RUNNING event of group,
+// run and attempt, if its history still holds it.
+func (v *View) runningAtLocked(e *entry, group string, run, attempt int32) (int64, bool) {
 	running := statusIndex(job.StatusRunning)
-	for i := len(e.history) - 1; i >= 0; i-- {
-		h := &e.history[i]
-		if h.status == running && h.run == run && h.attempt == attempt && h.group == group && h.at != 0 {
-			return h.at, true
+	g := v.groupRef(group)
+	var at int64
+	found := false
+	r := histReader{b: e.history}
+	var h hist
+	for r.next(&h) {
+		if h.status == running && h.run == run && h.attempt == attempt && h.group.equal(g) && h.at != 0 {
+			at, found = h.at, true
 		}
 	}
-	return 0, false
+	return at, found
 }
 
 // current is the job's state as an event, for Supersedes.
-func (e *entry) current() job.Event {
-	return job.Event{JobID: e.id, Status: job.Statuses[e.status], Run: int(e.run), Attempt: int(e.attempt), UpdatedAt: fromNano(e.updated)}
+func (v *View) current(e *entry) job.Event {
+	return job.Event{JobID: v.idOf(e), Status: job.Statuses[e.status], Run: int(e.run), Attempt: int(e.attempt), UpdatedAt: fromNano(e.updated)}
 }
 
-func (e *entry) toJob(withHistory bool) Job {
+// refName resolves a history reference; table is the name table it
+// indexes.
+func refName(r strRef, table []string) string {
+	switch {
+	case r.idx < 0:
+		return string(r.rawBytes())
+	case r.idx == 0 || int(r.idx) >= len(table):
+		return ""
+	}
+	return table[r.idx]
+}
+
+func (v *View) toJob(e *entry, withHistory bool) Job {
+	side := v.sideOf(e)
 	j := Job{
-		ID:        e.id,
+		ID:        v.idOf(e),
 		Status:    job.Statuses[e.status],
-		Type:      e.typ,
+		Type:      v.typOf(e),
 		CreatedAt: fromNano(e.created),
 		RunAt:     fromNano(e.runAt),
 		UpdatedAt: fromNano(e.updated),
 		Run:       int(e.run),
 		Attempt:   int(e.attempt),
-		Worker:    e.worker,
-		Error:     e.err,
+		Worker:    v.workerOf(e),
+		Error:     side.err,
 		Partition: int(e.partition),
 		Events:    int(e.events),
 	}
-	if e.payload != "" {
-		j.Payload = json.RawMessage(e.payload)
+	if side.payload != "" {
+		j.Payload = json.RawMessage(side.payload)
 	}
-	if e.result != "" {
-		j.Result = json.RawMessage(e.result)
+	if side.result != "" {
+		j.Result = json.RawMessage(side.result)
 	}
 	if withHistory {
-		j.History = make([]HistoryEntry, len(e.history))
-		for i, h := range e.history {
-			j.History[i] = HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Run: int(h.run), Attempt: int(h.attempt), Group: h.group, Worker: h.worker, Error: h.err}
+		r := histReader{b: e.history}
+		var h hist
+		j.History = make([]HistoryEntry, 0, histCount(e.history))
+		for r.next(&h) {
+			j.History = append(j.History, HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Run: int(h.run), Attempt: int(h.attempt),
+				Group: refName(h.group, v.groupNames), Worker: refName(h.worker, v.names.names), Error: string(h.err)})
 		}
 	}
 	return j
-}
-
-// maxInterned bounds the intern table: type and worker names repeat, but
-// a producer inventing a new type per job must not grow it forever.
-const maxInterned = 4096
-
-func (v *View) intern(s string) string {
-	if s == "" {
-		return ""
-	}
-	if x, ok := v.strs[s]; ok {
-		return x
-	}
-	if len(v.strs) < maxInterned {
-		v.strs[s] = s
-	}
-	return s
 }
 
 func unixNano(t time.Time) int64 {
@@ -413,11 +639,11 @@ func fromNano(n int64) time.Time {
 func (v *View) Get(id string) (Job, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	e, ok := v.jobs[id]
-	if !ok {
+	e := v.lookupLocked(id)
+	if e == nil {
 		return Job{}, false
 	}
-	j := e.toJob(true)
+	j := v.toJob(e, true)
 	j.Groups = v.groupsLocked(e)
 	return j, true
 }
@@ -426,15 +652,14 @@ func (v *View) Get(id string) (Job, bool) {
 func (v *View) Has(id string) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	_, ok := v.jobs[id]
-	return ok
+	return v.lookupLocked(id) != nil
 }
 
 // Len is the number of jobs.
 func (v *View) Len() int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return len(v.jobs)
+	return len(v.intJobs) + len(v.strJobs)
 }
 
 // Query selects a page of jobs.
@@ -463,7 +688,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 	defer v.mu.RUnlock()
 	limit := q.Limit
 	if limit <= 0 {
-		limit = len(v.jobs)
+		limit = len(v.intJobs) + len(v.strJobs)
 	}
 	jobs = make([]Job, 0, min(limit, 1024))
 	since, until := !q.Since.IsZero(), !q.Until.IsZero()
@@ -472,7 +697,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 		return jobs, false
 	}
 	visit := func(e *entry) bool {
-		if q.After != "" && e.id.String() == q.After {
+		if q.After != "" && v.idText(e) == q.After {
 			return true
 		}
 		status := e.status
@@ -487,7 +712,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 		if q.Status != "" && job.Statuses[status] != q.Status {
 			return true
 		}
-		if q.Type != "" && e.typ != q.Type {
+		if q.Type != "" && v.typOf(e) != q.Type {
 			return true
 		}
 		if since || until {
@@ -503,7 +728,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 			more = true
 			return false
 		}
-		j := e.toJob(false)
+		j := v.toJob(e, false)
 		if q.Group != "" {
 			j.Status, j.Run, j.Attempt, j.UpdatedAt, j.Worker, j.Error = job.Statuses[gs.status], int(gs.run), int(gs.attempt), fromNano(gs.updated), gs.worker, gs.err
 			j.Groups = []GroupStatus{v.groupStatus(gs)}
@@ -531,13 +756,25 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 	return jobs, more
 }
 
-// probe is a search key for the ordered index; only its id text matters.
+// probe is a search key for the ordered index; only its id matters. A
+// non-integer probe carries its text in history (flagProbe), as it has no
+// side fields.
 func probe(idText string) (*entry, bool) {
-	id, err := job.StringID(idText)
-	if err != nil {
+	if _, err := job.StringID(idText); err != nil {
 		return nil, false
 	}
-	return &entry{id: id}, true
+	if n, ok := intID(idText); ok {
+		return &entry{num: n, flags: flagIntID}, true
+	}
+	return &entry{history: []byte(idText), flags: flagProbe}, true
+}
+
+// idText is e's id as text.
+func (v *View) idText(e *entry) string {
+	if e.flags&flagIntID != 0 {
+		return strconv.FormatInt(e.num, 10)
+	}
+	return v.sideOf(e).idText
 }
 
 // Counts returns the number of jobs per current status.
