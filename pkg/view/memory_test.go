@@ -1,7 +1,7 @@
 package view
 
 import (
-		"os"
+	"os"
 	"runtime"
 	"strconv"
 	"testing"

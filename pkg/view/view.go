@@ -20,8 +20,8 @@ package view
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
