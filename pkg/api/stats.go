@@ -20,6 +20,15 @@ type Stats struct {
 	// PausedGroups are the consumer groups paused now (jobctl group
 	// pause).
 	PausedGroups []string `json:"paused_groups"`
+	// Durations are run durations per job type over the throughput
+	// window (empty when the store does not measure them).
+	Durations view.Durations `json:"durations"`
+}
+
+// DurationSource measures run durations per job type; *view.View
+// implements it.
+type DurationSource interface {
+	Durations() view.Durations
 }
 
 // LagStats are the consumer groups' positions, as of ReadAt.
@@ -42,6 +51,12 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Lag:        s.lag.get(r.Context()),
 
 		PausedGroups: s.pausedGroups(),
+	}
+	if ds, ok := s.opts.Store.(DurationSource); ok {
+		st.Durations = ds.Durations()
+	}
+	if st.Durations.Types == nil {
+		st.Durations.Types = []view.TypeDurations{}
 	}
 	if st.View.Partitions == nil {
 		st.View.Partitions = []view.PartitionProgress{}
