@@ -40,7 +40,8 @@ type deadLetterList struct {
 }
 
 // handleListDeadLetters answers GET /dlq: dead letters oldest first,
-// filtered by ?type= ?error= ?since= ?until= ?group= ?kind= and at most
+// filtered by ?id= (a job id) ?type= ?error= ?since= ?until= ?group=
+// ?kind= and at most
 // ?limit= (default 100, at most 1000). A missing dead-letter topic is an
 // empty list: no job has died yet.
 func (s *Server) handleListDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +90,11 @@ func dlqFilter(get func(string) string, now time.Time) (deadletter.Filter, error
 		Kind: deadletter.Kind(strings.ToLower(get("kind"))),
 	}
 	var err error
+	if id := get("id"); id != "" {
+		if f.JobID, err = job.ParseID(id); err != nil {
+			return f, fmt.Errorf("id: %v", err)
+		}
+	}
 	if f.Since, err = deadletter.ParseTime(get("since"), now); err != nil {
 		return f, fmt.Errorf("since: %v", err)
 	}
@@ -100,16 +106,18 @@ func dlqFilter(get func(string) string, now time.Time) (deadletter.Filter, error
 
 // replayBody is the body of POST /dlq/replay.
 type replayBody struct {
-	IDs    []job.ID `json:"ids"`
-	All    bool     `json:"all"`
-	DryRun bool     `json:"dry_run"`
-	Type   string   `json:"type"`
-	Error  string   `json:"error"`
-	Since  string   `json:"since"`
-	Until  string   `json:"until"`
-	Group  string   `json:"group"`
-	Kind   string   `json:"kind"`
-	Limit  int      `json:"limit"`
+	IDs []job.ID `json:"ids"`
+	All bool     `json:"all"`
+	// ID is the filter form's job id: with all, that job's letters.
+	ID     job.ID `json:"id"`
+	DryRun bool   `json:"dry_run"`
+	Type   string `json:"type"`
+	Error  string `json:"error"`
+	Since  string `json:"since"`
+	Until  string `json:"until"`
+	Group  string `json:"group"`
+	Kind   string `json:"kind"`
+	Limit  int    `json:"limit"`
 }
 
 // replayFailure is the body of a replay that failed part-way: what was
@@ -121,6 +129,7 @@ type replayFailure struct {
 
 // handleReplayDeadLetters answers POST /dlq/replay: {"ids": [...]} or
 // {"all": true} with the filters of GET /dlq, "limit" (jobs replayed)
+// (job ids, in "ids" and "id", are JSON numbers or strings alike)
 // and "dry_run". Each selected dead job not yet replayed gets a NEW event
 // with run+1 in its origin partition and a replay marker; the answer
 // says what was replayed, already replayed, skipped and not found.
@@ -130,7 +139,7 @@ func (s *Server) handleReplayDeadLetters(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	var body replayBody
-	if !s.readJSONBody(w, r, &body, "replay request", `{"ids": [...]} or {"all": true}, with optional type, error, since, until, group, kind, limit, dry_run`) {
+	if !s.readJSONBody(w, r, &body, "replay request", `{"ids": [...]} or {"all": true}, with optional id, type, error, since, until, group, kind, limit, dry_run`) {
 		return
 	}
 	vals := url.Values{}
@@ -143,6 +152,7 @@ func (s *Server) handleReplayDeadLetters(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	f.Limit = body.Limit
+	f.JobID = body.ID
 	req := deadletter.ReplayRequest{IDs: body.IDs, All: body.All, Filter: f, DryRun: body.DryRun, Now: s.opts.Now}
 	if err := req.Check(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error()+` (send {"ids": [...]} or {"all": true})`)

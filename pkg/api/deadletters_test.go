@@ -92,7 +92,9 @@ func TestDeadLettersReplayRequest(t *testing.T) {
 	for body, want := range map[string]string{
 		`{}`:                          "give job ids, or all",
 		`{"ids": [1], "all": true}`:   "not both",
-		`{"id": [1]}`:                 `unknown field \"id\"`,
+		`{"idz": [1]}`:                `unknown field \"idz\"`,
+		`{"id": [1]}`:                 "neither an integer nor a string",
+		`{"id": 1}`:                   "give job ids, or all",
 		`{"ids": [1.5]}`:              "job_id",
 		`{"all": true, "kind": "x"}`:  "kind",
 		`{"all": true, "since": "x"}`: "since",

@@ -14,7 +14,7 @@ import (
 // A handler that learns a parameter adds it here.
 var queryParams = map[string][]string{
 	"/jobs":      {"status", "type", "group", "after", "limit", "order", "since", "until"},
-	"/dlq":       {"type", "error", "since", "until", "group", "kind", "limit"},
+	"/dlq":       {"type", "error", "since", "until", "group", "kind", "limit", "id"},
 	"/jobs/{id}": {},
 }
 

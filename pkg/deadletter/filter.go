@@ -4,11 +4,16 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jobctl/jobctl/pkg/job"
 )
 
 // Filter selects dead letters. Zero fields select everything.
 type Filter struct {
-	Type string
+	// JobID, when set, keeps only that job's letters (1234 and "1234"
+	// are one job, as on the job topic).
+	JobID job.ID
+	Type  string
 	// ErrorContains matches, ignoring case, any attempt's error or the
 	// reason.
 	ErrorContains string
@@ -41,6 +46,9 @@ func (f Filter) Match(l Letter) bool {
 		return false
 	}
 	if f.Kind != "" && l.Kind != f.Kind {
+		return false
+	}
+	if !f.JobID.IsZero() && l.JobID.String() != f.JobID.String() {
 		return false
 	}
 	if f.Type != "" && l.Type != f.Type {
