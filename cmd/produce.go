@@ -152,7 +152,9 @@ func runProduce(cmd *cobra.Command, app *App, when produceWhen) error {
 	} else {
 		fmt.Fprintln(app.IO.Out, summary.String())
 	}
-	app.Logger.Info("produce finished", "sent", summary.Sent, "failed", summary.Failed, "bad_lines", summary.BadLines, "jobs_per_second", int(summary.JobsPerSecond))
+	// The summary above is the one report of the run; the log line is for
+	// --log-level debug only, else a terminal shows it twice.
+	app.Logger.Debug("produce finished", "sent", summary.Sent, "failed", summary.Failed, "bad_lines", summary.BadLines, "jobs_per_second", summary.JobsPerSecond)
 	if !summary.OK() {
 		return &silentError{code: ExitFailure}
 	}
@@ -176,7 +178,7 @@ func (p *progressLine) update(pr producer.Progress) {
 		done := min(width, width*(pr.Sent+pr.Failed)/pr.Total)
 		line = fmt.Sprintf("[%s%s] %d/%d", strings.Repeat("#", done), strings.Repeat(".", width-done), pr.Sent, pr.Total)
 	}
-	line += fmt.Sprintf("  %.0f jobs/s", rate)
+	line += "  " + producer.FormatRate(rate) + " jobs/s"
 	if pr.Failed > 0 || pr.BadLines > 0 {
 		line += fmt.Sprintf("  %d failed, %d bad lines", pr.Failed, pr.BadLines)
 	}
@@ -184,8 +186,10 @@ func (p *progressLine) update(pr producer.Progress) {
 	p.drawn = true
 }
 
+// finish erases the progress line: the summary printed next is the run's
+// one report, not a second copy of the last progress.
 func (p *progressLine) finish() {
 	if p.drawn {
-		fmt.Fprintln(p.w)
+		fmt.Fprint(p.w, "\r\033[K")
 	}
 }

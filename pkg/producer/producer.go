@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,23 +177,12 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 	if r.opts.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / r.opts.Rate)
 	}
-	for n := 0; ; n++ {
+	for n := 0; ; {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if interval > 0 {
-			due := r.start.Add(time.Duration(n) * interval)
-			if wait := time.Until(due); wait > 0 {
-				flush() // send what is ready before waiting for the next slot
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
-				}
-			}
-		}
+		// The job is read before waiting for its slot: waiting first would
+		// add a whole interval after the last job, only to find the end.
 		e, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -209,6 +199,22 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 		if err != nil {
 			return err
 		}
+		paced := false
+		if interval > 0 {
+			due := r.start.Add(time.Duration(n) * interval)
+			if wait := time.Until(due); wait > 0 {
+				flush() // send what is ready before waiting for the next slot
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+				paced = true
+			}
+		}
+		n++
 		now := time.Now()
 		stamp(&e, now)
 		if e.RunAt.IsZero() {
@@ -220,7 +226,9 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 			}
 		}
 		batch = append(batch, e)
-		if len(batch) >= r.opts.BatchSize {
+		// A job that waited for its slot goes out in it, not after the
+		// next read, which may block (stdin).
+		if paced || len(batch) >= r.opts.BatchSize {
 			flush()
 		}
 	}
@@ -304,9 +312,23 @@ func (r *run) summary() Summary {
 
 // String is the one-line human summary.
 func (s Summary) String() string {
-	msg := fmt.Sprintf("sent %d jobs, %d failed, %d bad input lines in %.2fs (%.0f jobs/s)", s.Sent, s.Failed, s.BadLines, s.ElapsedSec, s.JobsPerSecond)
+	msg := fmt.Sprintf("sent %d jobs, %d failed, %d bad input lines in %.2fs (%s jobs/s)", s.Sent, s.Failed, s.BadLines, s.ElapsedSec, FormatRate(s.JobsPerSecond))
 	if s.Stopped != "" {
 		msg += "; stopped early: " + s.Stopped
 	}
 	return msg
+}
+
+// FormatRate writes a rate in jobs per second with the digits that matter:
+// whole numbers for fast runs, but never "0" for a slow one (--rate 0.5).
+func FormatRate(r float64) string {
+	switch {
+	case r >= 100 || r == 0:
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	case r >= 10:
+		return strconv.FormatFloat(r, 'f', 1, 64)
+	case r >= 0.01:
+		return strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(r, 'g', 2, 64)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -146,6 +148,33 @@ func TestProduceRate(t *testing.T) {
 		// a lower bound the pacing guarantees, not a timing threshold.
 		if s.Sent != 20 || s.ElapsedSec < 0.19 {
 			t.Fatalf("rate not applied: %+v", s)
+		}
+	})
+}
+
+// A slow run reports its rate (not "0 jobs/s"), and the summary once: the
+// "produce finished" log line is for --log-level debug only.
+func TestProduceSummaryOnceSlowRate(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := createTopic(t, tgt, 1)
+		r := mustJobctl(t, tgt, "-t", topic, "produce", "--count", "2", "--rate", "0.5")
+		if n := strings.Count(r.Stdout+r.Stderr, "sent 2 jobs"); n != 1 || strings.Contains(r.Stderr, "produce finished") {
+			t.Fatalf("want the summary exactly once and no log line, got %s", r)
+		}
+		m := regexp.MustCompile(`\(([0-9.e+-]+) jobs/s\)`).FindStringSubmatch(r.Stdout)
+		if m == nil {
+			t.Fatalf("summary without a rate: %s", r)
+		}
+		if rate, err := strconv.ParseFloat(m[1], 64); err != nil || rate <= 0 {
+			t.Fatalf("rate %q in %s", m[1], r)
+		}
+		r = mustJobctl(t, tgt, "-t", topic, "produce", "--count", "1", "--rate", "0.5", "-o", "json")
+		var s struct {
+			Sent int     `json:"sent"`
+			Rate float64 `json:"jobs_per_second"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil || s.Sent != 1 || s.Rate <= 0 || r.Stderr != "" {
+			t.Fatalf("json summary %+v (%v): %s", s, err, r)
 		}
 	})
 }
