@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/segmentio/kafka-go"
 )
@@ -259,5 +261,77 @@ func TestConsoleAPIGroups(t *testing.T) {
 		})
 		resp, body := s.do(t, "GET", "/groups/no-such-group", "")
 		wantJSONError(t, "GET /groups/no-such-group", resp, body, 404)
+	})
+}
+
+// TestConsoleAPIDeadLetters: GET /dlq?id= lists one job's letters (an id
+// above 2^53 stays exact), POST /dlq/replay takes the selected ids as
+// strings or numbers and replays exactly those, and the filter form
+// with "all" and "id" selects that job alone.
+func TestConsoleAPIDeadLetters(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := createTopic(t, tgt, 3)
+		createDLQ(t, tgt, topic, 1)
+		const big = "9007199254740993" // 2^53 + 1: a float64 would make it ...992
+		now := time.Now().UTC()
+		letter := func(id string, partition int) deadletter.Letter {
+			return deadletter.Letter{Kind: deadletter.KindJob, JobID: dlqID(t, id), Group: "g", Type: "resize", Attempts: 1,
+				Errors: []job.AttemptError{{Attempt: 1, Error: "boom"}}, Reason: "last attempt failed",
+				Origin: deadletter.Origin{Topic: topic, Partition: partition, Offset: 1}, DeadAt: now.Add(-time.Minute)}
+		}
+		writeLetters(t, tgt, topic, letter(big, 0), letter("42", 1), letter("n-b", 2), letter("n-c", 2))
+		s := startServe(t, tgt, topic)
+		s.waitReady(t)
+
+		resp, body := s.do(t, "GET", "/dlq?id="+big, "")
+		if resp.StatusCode != 200 || strings.Count(string(body), `"job_id":`) != 1 || !strings.Contains(string(body), `"job_id":`+big+`,`) {
+			t.Fatalf("GET /dlq?id=%s: %d %s", big, resp.StatusCode, body)
+		}
+		resp, body = s.do(t, "GET", "/dlq?id=n-b", "")
+		if resp.StatusCode != 200 || strings.Count(string(body), `"job_id":`) != 1 || !strings.Contains(string(body), `"job_id":"n-b"`) {
+			t.Fatalf("GET /dlq?id=n-b: %d %s", resp.StatusCode, body)
+		}
+		resp, body = s.do(t, "GET", "/dlq?id=nobody", "")
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"dead_letters":[]`) {
+			t.Fatalf("GET /dlq?id=nobody: %d %s", resp.StatusCode, body)
+		}
+
+		replay := func(req string) deadletter.ReplayResult {
+			t.Helper()
+			resp, body := s.do(t, "POST", "/dlq/replay", req)
+			var res deadletter.ReplayResult
+			if resp.StatusCode != 200 || json.Unmarshal(body, &res) != nil {
+				t.Fatalf("POST /dlq/replay %s: %d %s", req, resp.StatusCode, body)
+			}
+			return res
+		}
+		replayed := func(res deadletter.ReplayResult) string {
+			var ids []string
+			for _, r := range res.Replayed {
+				ids = append(ids, r.JobID.String())
+			}
+			slices.Sort(ids)
+			return strings.Join(ids, " ")
+		}
+		// The selected ids, one as a string (as the dashboard sends big
+		// ids), one as a number.
+		if res := replay(`{"ids": ["` + big + `", 42]}`); replayed(res) != "42 "+big || len(res.NotFound) != 0 {
+			t.Fatalf("replay of the selected ids: %+v", res)
+		}
+		for _, id := range []string{big, "42"} {
+			if news, _, _ := newsOf(t, tgt, topic, id); len(news) != 1 || news[0].Run != 1 {
+				t.Fatalf("NEW events of %s after the replay: %+v", id, news)
+			}
+		}
+		if news, _, _ := newsOf(t, tgt, topic, "n-b"); len(news) != 0 {
+			t.Fatalf("n-b was not selected but has NEW events: %+v", news)
+		}
+		// All matching, narrowed to one id.
+		if res := replay(`{"all": true, "id": "n-b", "dry_run": true}`); replayed(res) != "n-b" || !res.DryRun {
+			t.Fatalf("dry run of all letters of n-b: %+v", res)
+		}
+		if res := replay(`{"all": true, "type": "resize"}`); replayed(res) != "n-b n-c" || len(res.AlreadyReplayed) != 2 {
+			t.Fatalf("replay of all the rest: %+v", res)
+		}
 	})
 }
