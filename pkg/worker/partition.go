@@ -346,6 +346,11 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 		return nil
 	}
 	started := time.Now()
+	// Reading a long history is work, not idleness: the idle timeout
+	// must not stop the worker before its first job (a fresh group on a
+	// big topic reads up to DedupWindow records per partition first).
+	w.scanning.Add(1)
+	defer w.scanning.Add(-1)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   w.conn.Brokers,
 		Topic:     w.cfg.Topic,

@@ -205,6 +205,7 @@ type Worker struct {
 	parts map[int]*partition
 
 	running      atomic.Int64 // attempts running now
+	scanning     atomic.Int64 // partitions reading their history (partition.go)
 	lastActivity atomic.Int64 // unix nanos of the last record fetched or outcome written
 	stats        struct {
 		processed, done, failed, dead, cancelled, scheduled, invalid, skipped, duplicates, reexecuted, interrupted, abandoned atomic.Int64
@@ -533,9 +534,10 @@ func (w *Worker) watchIdle(stopCtx context.Context, stop context.CancelCauseFunc
 			return
 		case <-t.C:
 		}
-		// Busy, not in the group yet (the first join can wait for a
-		// crashed member's session to expire), or paused: not idle.
-		if w.running.Load() > 0 || w.pool.queued() > 0 || w.member.Generation() < 0 || w.paused.Load() {
+		// Busy (running, queued, reading a partition's history), not in
+		// the group yet (the first join can wait for a crashed member's
+		// session to expire), or paused: not idle.
+		if w.running.Load() > 0 || w.pool.queued() > 0 || w.scanning.Load() > 0 || w.member.Generation() < 0 || w.paused.Load() {
 			w.noteActivity()
 			continue
 		}

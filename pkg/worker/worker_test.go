@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -304,4 +305,24 @@ func TestHungJobHoldsOneSlot(t *testing.T) {
 		t.Errorf("last other job ran at %s, the hung one ended at %s; summary %+v: want all 200 others done before the hung one ended, 1 abandoned",
 			lastOther.Format(time.StampMilli), e.UpdatedAt.Format(time.StampMilli), s)
 	}
+}
+
+// TestIdleTimeoutWaitsForHistoryScan: a worker reading a partition's
+// history (a fresh group on a big topic reads ahead up to DedupWindow
+// records per partition before its first job) is not idle. Before the
+// fix, consume --timeout 300ms on 300,000 jobs stopped with 0 processed.
+func TestIdleTimeoutWaitsForHistoryScan(t *testing.T) {
+	w := &Worker{cfg: Config{IdleTimeout: 10 * time.Millisecond}, log: slog.New(slog.DiscardHandler), pool: newJobPool(1)}
+	w.lastActivity.Store(time.Now().Add(-time.Hour).UnixNano())
+	w.scanning.Add(1)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan struct{})
+	go func() { defer close(done); w.watchIdle(ctx, cancel) }()
+	time.Sleep(30 * w.cfg.IdleTimeout) // many ticks of the idle watch
+	if ctx.Err() != nil {
+		t.Fatalf("stopped while reading a partition's history: %v", context.Cause(ctx))
+	}
+	cancel(nil)
+	<-done
 }
