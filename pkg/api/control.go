@@ -52,6 +52,10 @@ func (s *Server) controlJob(w http.ResponseWriter, r *http.Request) (view.Job, b
 	id := r.PathValue("id")
 	j, ok := s.opts.Store.Get(id)
 	if !ok {
+		// As GET /jobs/{id}: an unknown job may be one not read yet.
+		if s.loading(w) {
+			return view.Job{}, false
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %q not found", id))
 		return view.Job{}, false
 	}

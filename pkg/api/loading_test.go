@@ -26,11 +26,14 @@ func (s *progressStore) set(p view.Progress) {
 }
 
 // newProgressFixture is a fixture whose store reports st.progress.
-func newProgressFixture(t *testing.T, topic string) (*fixture, *progressStore) {
+func newProgressFixture(t *testing.T, topic string, mods ...func(*Options)) (*fixture, *progressStore) {
 	st := &progressStore{}
 	f := newFixture(t, func(o *Options) {
 		st.store = o.Store.(*store)
 		o.Store, o.Topic = st, topic
+		for _, mod := range mods {
+			mod(o)
+		}
 	})
 	return f, st
 }
@@ -121,5 +124,23 @@ func TestPostToMissingTopic(t *testing.T) {
 	wantError(t, resp, body, 503)
 	if f.enq.count() != 0 {
 		t.Fatalf("refused POSTs wrote %d events", f.enq.count())
+	}
+}
+
+// TestControlOfUnknownJobWhileLoading: cancel and retry of a job the
+// view has not read are 503 loading, not 404, until it has caught up.
+func TestControlOfUnknownJobWhileLoading(t *testing.T) {
+	f, st := newProgressFixture(t, "job-status", func(o *Options) { o.Control = &fakeControl{} })
+	loading := view.Progress{Started: true, BrokerReachable: true, Partitions: []view.PartitionProgress{{Partition: 0, NextOffset: 1, EndOffsetAtStart: 2}}}
+	st.set(loading)
+	for _, action := range []string{"cancel", "retry"} {
+		resp, body := f.do(t, "POST", "/jobs/9/"+action, "")
+		wantError(t, resp, body, 503)
+	}
+	loading.CaughtUp = true
+	st.set(loading)
+	for _, action := range []string{"cancel", "retry"} {
+		resp, body := f.do(t, "POST", "/jobs/9/"+action, "")
+		wantError(t, resp, body, 404)
 	}
 }
