@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: scripts/bench-compare.sh [--count N] [--partitions P] [--keep-broker] [-- JOBCTL_BENCH_ARGS...]
+Usage: scripts/bench-compare.sh [--count N] [--partitions P] [--nodes 1|3] [--keep-broker] [-- JOBCTL_BENCH_ARGS...]
 
 Warms the broker up with an unmeasured ProducerPerformance run, then runs,
 one after the other on the same single-node Apache Kafka broker:
@@ -32,6 +32,13 @@ Options:
                     use 3000000 for the issue's long runs: the Java tools
                     need a few million records to warm up their JIT)
   --partitions P    partitions of every topic but EndToEndLatency's (default 6)
+  --nodes 1|3       size of the cluster it starts (default 1). With 3 (the
+                    issue's replicated target: scripts/kafka.sh start --nodes 3,
+                    min.insync.replicas 2) every topic, the Kafka tools' and
+                    jobctl bench's, has replication factor 3, and acks=all
+                    waits for two replicas. The embedded run is skipped (it
+                    has no replicas to compare). With JOBCTL_BENCH_BROKERS,
+                    --nodes 3 only sets the replication factor.
   --keep-broker     do not stop the broker this script started
   -- ARGS           passed to both 'jobctl bench' runs (e.g. -- --concurrency 16)
   -h, --help        this help
@@ -53,12 +60,14 @@ EOF
 
 count=300000
 partitions=6
+nodes=1
 keep_broker=false
 bench_args=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--count) count=${2:?--count needs a number}; shift 2 ;;
 	--partitions) partitions=${2:?--partitions needs a number}; shift 2 ;;
+	--nodes) nodes=${2:?--nodes needs 1 or 3}; shift 2 ;;
 	--keep-broker) keep_broker=true; shift ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; bench_args=("$@"); break ;;
@@ -67,6 +76,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "bench-compare: --count must be a positive number, got $count" >&2; exit 2; }
 [[ $partitions =~ ^[1-9][0-9]*$ ]] || { echo "bench-compare: --partitions must be a positive number, got $partitions" >&2; exit 2; }
+[[ $nodes == 1 || $nodes == 3 ]] || { echo "bench-compare: --nodes must be 1 or 3, got $nodes" >&2; exit 2; }
 command -v jq >/dev/null || { echo "bench-compare: needs jq (apt-get install jq)" >&2; exit 1; }
 
 record_size=${JOBCTL_BENCH_RECORD_SIZE:-150}
@@ -116,13 +126,13 @@ jobctl=$logs/jobctl
 
 if [[ -z ${brokers:-} ]]; then
 	say "starting a broker of its own (${kafka_env[*]})"
-	brokers=$(kafka start 2>"$logs/kafka-start.log") || { cat "$logs/kafka-start.log" >&2; exit 1; }
+	brokers=$(kafka start --nodes "$nodes" 2>"$logs/kafka-start.log") || { cat "$logs/kafka-start.log" >&2; exit 1; }
 	started_broker=true
 fi
 say "broker $brokers; logs in $logs"
 
 topic() { # name partitions
-	"$jobctl" -b "$brokers" topic create "bench-compare-$id-$1" --partitions "$2" >/dev/null
+	"$jobctl" -b "$brokers" topic create "bench-compare-$id-$1" --partitions "$2" --replication-factor "$nodes" >/dev/null
 	echo "bench-compare-$id-$1"
 }
 perf_producer() { # log topic extra-props...
@@ -172,15 +182,20 @@ e2e_avg=$(sed -n 's/^Avg latency: \([0-9.]*\) ms.*/\1/p' "$logs/e2e.log")
 bench() { # log args...
 	local log=$1
 	shift
-	"$jobctl" bench --count "$count" --partitions "$partitions" --latency-rate "$latency_rate" \
+	"$jobctl" bench --count "$count" --partitions "$partitions" --latency-rate "$latency_rate" --replication-factor "$rf" \
 		--latency-duration "$latency_duration" --log-level warn -o json "$@" ${bench_args[@]+"${bench_args[@]}"} \
 		>"$log" 2>"$log.stderr" || { cat "$log.stderr" >&2; exit 1; }
 	jq -c '{produce: .produce.jobs_per_second, processed: .processed.jobs_per_second, latency: .latency}' "$log" >&2
 }
 say "5/6 jobctl bench on the same broker"
-bench "$logs/jobctl-kafka.json" -b "$brokers"
-say "6/6 jobctl bench --embedded"
-bench "$logs/jobctl-embedded.json" --embedded
+rf=$nodes bench "$logs/jobctl-kafka.json" -b "$brokers"
+if ((nodes == 1)); then
+	say "6/6 jobctl bench --embedded"
+	rf=1 bench "$logs/jobctl-embedded.json" --embedded
+else
+	say "6/6 skipped: the embedded broker has no replicas"
+	echo '{}' >"$logs/jobctl-embedded.json"
+fi
 
 # ---- the table ----
 num() { jq -r "$2 // 0" "$1"; }
@@ -196,7 +211,7 @@ row() { # metric tool-label tool-value jobctl-kafka jobctl-embedded formatter
 cat_settings=$(jq -r '"\(.workers) worker(s) x concurrency \(.concurrency), \(.partitions) partitions; latency \(.latency_rate) jobs/s for \(.latency_duration_seconds) s"' "$k")
 echo
 echo "jobctl $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, broker $brokers"
-echo "$count records/jobs per throughput run, Kafka tools' records $record_size B; jobctl bench: $cat_settings"
+echo "$count records/jobs per throughput run, Kafka tools' records $record_size B, $nodes node(s), replication factor $nodes; jobctl bench: $cat_settings"
 echo
 echo "| metric | Kafka tool, same broker | jobctl on Apache Kafka | ratio | jobctl on embedded broker | ratio |"
 echo "|---|---|---|---|---|---|"
