@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -89,7 +88,8 @@ func (a *App) load(cmd *cobra.Command) error {
 		return err
 	}
 	if file != "" {
-		if err := readConfigFile(v, file); err != nil {
+		_, showOnly := cmd.Annotations[noValidateAnnotation]
+		if err := readConfigFile(v, file, showOnly); err != nil {
 			return err
 		}
 	}
@@ -179,8 +179,9 @@ func (a *App) findConfigFile() (string, error) {
 }
 
 // readConfigFile reads file into v and refuses keys jobctl does not know,
-// so a misspelt key is an error instead of a silently ignored setting.
-func readConfigFile(v *viper.Viper, file string) error {
+// so a misspelt key is an error instead of a silently ignored setting;
+// with allowUnknown (config show, which marks them) they are read.
+func readConfigFile(v *viper.Viper, file string, allowUnknown bool) error {
 	v.SetConfigFile(file)
 	if ext := filepath.Ext(file); ext == "" {
 		v.SetConfigType("yaml")
@@ -194,15 +195,9 @@ func readConfigFile(v *viper.Viper, file string) error {
 		fileOnly.SetConfigType("yaml")
 	}
 	_ = fileOnly.ReadInConfig()
-	var unknown []string
-	for _, key := range fileOnly.AllKeys() {
-		if _, ok := config.LookupKey(key); !ok {
-			unknown = append(unknown, key)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return &usageError{err: fmt.Errorf("config file %s: unknown key(s) %s (see 'jobctl config show' for the known keys)", file, strings.Join(unknown, ", "))}
+	if unknown := config.UnknownKeys(fileOnly.AllKeys()); len(unknown) > 0 && !allowUnknown {
+		return &usageError{err: &config.UnknownKeysError{File: file, Keys: unknown},
+			hint: "'jobctl config show' lists every key, the unknown ones marked."}
 	}
 	return nil
 }

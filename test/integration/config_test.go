@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,7 +143,7 @@ func TestConfigErrorsNameKeyAndSource(t *testing.T) {
 		want []string
 	}{
 		{"malformed file", nil, []string{"--config", bad}, []string{"reading config file", "bad.yaml"}},
-		{"unknown key in file", nil, []string{"--config", typo}, []string{"unknown key", "topik"}},
+		{"unknown key in file", nil, []string{"--config", typo}, []string{"unknown key topik in " + typo + " (did you mean topic?)"}},
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml", "no such file"}},
 		{"duration without unit in file", nil, []string{"--config", numDur}, []string{`"timeout"`, "num.yaml", "unit"}},
 		{"bad duration in env", []string{"JOBCTL_TIMEOUT=soon"}, nil, []string{`"timeout"`, "env JOBCTL_TIMEOUT", `"soon" is not a duration`}},
@@ -205,6 +206,55 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 		}
 		if !strings.Contains(string(text), "env "+k.Env+"\n") {
 			t.Errorf("the example config does not name %s for key %s", k.Env, key)
+		}
+	}
+}
+
+// config show runs on a file with unknown keys and marks them (with the
+// key meant, a misspelt secret masked), found as ./jobctl.yaml too; every
+// other command refuses the file, exit 2, naming key, file and suggestion.
+func TestConfigShowUnknownKey(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jobctl.yaml")
+	os.WriteFile(file, []byte("topik: jobs\nsasl.passwrd: hunter2\nproduce:\n  rate: 5\n"), 0o600)
+	for _, args := range [][]string{{"--config", file}, nil} {
+		r := runBinary(t, dir, nil, append(args, "config", "show", "-o", "json")...)
+		if r.Code != 0 {
+			t.Fatalf("config show with unknown keys: %s", r)
+		}
+		var keys []struct {
+			shownKey
+			Unknown    bool   `json:"unknown"`
+			DidYouMean string `json:"did_you_mean"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &keys); err != nil {
+			t.Fatalf("config show -o json: %v\n%s", err, r)
+		}
+		marked := map[string]string{}
+		for _, k := range keys {
+			if k.Unknown {
+				marked[k.Key] = k.DidYouMean
+				if k.Key == "sasl.passwrd" && k.Value != "***" {
+					t.Errorf("misspelt password shown as %v", k.Value)
+				}
+			}
+			if k.Key == "produce.rate" && (k.Value != 5.0 || !strings.HasPrefix(k.Source, "file ")) {
+				t.Errorf("known key beside unknown ones: %+v", k)
+			}
+		}
+		if len(marked) != 2 || marked["topik"] != "topic" || marked["sasl.passwrd"] != "sasl.password" {
+			t.Fatalf("unknown keys marked %v: %s", marked, r)
+		}
+		if !strings.Contains(r.Stderr, "unknown key topik in") || !strings.Contains(r.Stderr, "(did you mean topic?)") {
+			t.Fatalf("no warning on stderr: %s", r)
+		}
+		table := runBinary(t, dir, nil, append(args, "config", "show")...)
+		if table.Code != 0 || !regexp.MustCompile(`(?m)^topik +jobs +file .*UNKNOWN KEY, did you mean topic\?`).MatchString(table.Stdout) {
+			t.Fatalf("table does not mark topik: %s", table)
+		}
+		other := runBinary(t, dir, nil, append(args, "produce", "--count", "1")...)
+		if other.Code != 2 || !strings.Contains(other.Stderr, "unknown key topik in ") || !strings.Contains(other.Stderr, "jobctl.yaml (did you mean topic?)") {
+			t.Fatalf("produce with the same file: %s", other)
 		}
 	}
 }
