@@ -83,7 +83,7 @@ func fastParse(data []byte) (Event, bool) {
 			}
 		case "created_at", "updated_at", "retry_at", "run_at":
 			start := s.i
-			if _, ok := s.plainString(); !ok {
+			if !s.skipPlainString() {
 				return e, false
 			}
 			var t time.Time
@@ -262,6 +262,26 @@ func (s *scanner) plainString() (string, bool) {
 		s.i++
 	}
 	return "", false
+}
+
+// skipPlainString is plainString without making the string: time fields
+// are parsed from the bytes.
+func (s *scanner) skipPlainString() bool {
+	if !s.byte('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return true
+		case c == '\\' || c >= 0x80 || c < 0x20:
+			return false
+		}
+		s.i++
+	}
+	return false
 }
 
 // number reads a number token.

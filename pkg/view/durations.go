@@ -225,7 +225,7 @@ func (v *View) recordFinishLocked(e *entry, ev job.Event, at int64) {
 	if !endsAttempt(ev.Status) {
 		return
 	}
-	nowSec := v.now().Unix()
+	nowSec := v.applyNowLocked()
 	if ev.Group != "" {
 		v.groupRates.add(v.groupIndex(ev.Group), at, nowSec)
 	}

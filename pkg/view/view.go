@@ -134,6 +134,9 @@ type View struct {
 	subs     map[*Subscription]struct{}
 	progress progress
 	scratch  []hist // decoded history, reused under mu
+	// batchNow is the clock of the batch being applied (0: read the
+	// clock per event): time.Now per event was 8% of applying one.
+	batchNow int64
 
 	groupIdx   map[string]uint16       // group name -> index into groupNames
 	groupNames []string                // index 0 is "" (no group)
@@ -160,7 +163,6 @@ type entry struct {
 	history   []byte
 	num       int64 // the id, when flagIntID
 	created   int64
-	runAt     int64
 	updated   int64
 	run       int32
 	attempt   int32
@@ -191,6 +193,7 @@ type sideFields struct {
 	payload string
 	result  string // the latest DONE result, up to ResultLimit bytes
 	err     string
+	runAt   int64 // a delayed job's run_at
 }
 
 // entrySlab allocates entries in chunks: pointers to them stay valid.
@@ -507,7 +510,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		e.created = created
 	}
 	if !ev.RunAt.IsZero() && (ev.Status == job.StatusNew || ev.Status == job.StatusScheduled) {
-		e.runAt = ev.RunAt.UnixNano()
+		v.sideFor(e).runAt = ev.RunAt.UnixNano()
 	}
 
 	v.recordFinishLocked(e, ev, at)
@@ -516,7 +519,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		return
 	}
 	v.seq++
-	nowSec := v.now().Unix()
+	nowSec := v.applyNowLocked()
 	if isNew {
 		v.rate.add(rateNew, at, nowSec)
 	}
@@ -527,6 +530,14 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 		v.rate.add(rateFailed, at, nowSec)
 	}
 	v.notifyLocked(e)
+}
+
+// applyNowLocked is the current Unix second for the event being applied.
+func (v *View) applyNowLocked() int64 {
+	if v.batchNow != 0 {
+		return v.batchNow
+	}
+	return v.now().Unix()
 }
 
 // historyLocked decodes e's history into the view's scratch slice (valid
@@ -594,7 +605,7 @@ func (v *View) toJob(e *entry, withHistory bool) Job {
 		Status:    job.Statuses[e.status],
 		Type:      v.typOf(e),
 		CreatedAt: fromNano(e.created),
-		RunAt:     fromNano(e.runAt),
+		RunAt:     fromNano(side.runAt),
 		UpdatedAt: fromNano(e.updated),
 		Run:       int(e.run),
 		Attempt:   int(e.attempt),
