@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/view"
 	"github.com/spf13/cobra"
@@ -39,6 +40,8 @@ type jobsListOptions struct {
 	Limit  int
 	After  string
 	Desc   bool
+	Since  string
+	Until  string
 }
 
 func newJobsListCmd(app *App) *cobra.Command {
@@ -55,16 +58,30 @@ status (and --status filters on G's status). Without it a job's status is
 its overall status: with one group, that group's; with several, the
 status of the group furthest behind (see 'jobs get' for every group's).
 
+--since and --until keep the jobs last updated in [since, until).
+
 --limit caps the rows (0 for all); when more jobs match, a note on stderr
 says so and gives the --after value for the next page.`,
 		Example: `  jobctl jobs list
   jobctl jobs list --status FAILED --limit 0
   jobctl jobs list --type resize -o json | jq '.[].job_id'
   jobctl jobs list --desc --limit 10      # the 10 highest ids
-  jobctl jobs list --group audit --status FAILED`,
+  jobctl jobs list --group audit --status FAILED
+  jobctl jobs list --status FAILED --since 1h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := view.Query{Type: opts.Type, Group: opts.Group, Limit: opts.Limit, After: opts.After, Desc: opts.Desc}
+			now := time.Now()
+			var err error
+			if q.Since, err = deadletter.ParseTime(opts.Since, now); err != nil {
+				return usageErrorf("--since: %v", err)
+			}
+			if q.Until, err = deadletter.ParseTime(opts.Until, now); err != nil {
+				return usageErrorf("--until: %v", err)
+			}
+			if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+				return usageErrorf("--since %s is not before --until %s", opts.Since, opts.Until)
+			}
 			if opts.Status != "" {
 				q.Status = job.Status(strings.ToUpper(opts.Status))
 				if !q.Status.Valid() {
@@ -94,6 +111,8 @@ says so and gives the --after value for the next page.`,
 	f.IntVar(&opts.Limit, "limit", 100, "at most this many jobs (0 = all)")
 	f.StringVar(&opts.After, "after", "", "start after this job id (the last id of the previous page)")
 	f.BoolVar(&opts.Desc, "desc", false, "list in reverse order")
+	f.StringVar(&opts.Since, "since", "", "only jobs last updated at or after this time: RFC 3339, or a duration ago (1h, 30m, 7d)")
+	f.StringVar(&opts.Until, "until", "", "only jobs last updated before this time: RFC 3339, or a duration ago")
 	opts.addFlags(cmd)
 	return cmd
 }

@@ -85,6 +85,8 @@ func TestCLIReadsThroughServer(t *testing.T) {
 			{"jobs", "list", "--status", "done"},
 			{"jobs", "list", "--group", "g1", "-o", "json"},
 			{"jobs", "list", "--after", "2", "--limit", "2"},
+			{"jobs", "list", "--since", now.Add(time.Second).Format(time.RFC3339Nano)},
+			{"jobs", "list", "--since", "1h", "--until", now.Add(2 * time.Second).Format(time.RFC3339Nano), "-o", "json"},
 			{"jobs", "get", "2"},
 			{"jobs", "get", "3", "-o", "json"},
 			{"jobs", "get", "99"},
@@ -110,9 +112,13 @@ func TestCLIReadsThroughServer(t *testing.T) {
 				t.Errorf("jobctl %s logged before its output (read commands log warnings only): %q", strings.Join(args, " "), viaServer.Stderr)
 			}
 		}
+		r := mustJobctl(t, tgt, "--config", configured, "-t", topic, "jobs", "list", "--since", now.Add(time.Second).Format(time.RFC3339Nano))
+		if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); len(lines) != 3 || !strings.Contains(lines[1], "DONE") || !strings.Contains(lines[2], "DEAD") {
+			t.Errorf("jobs list --since: want jobs 2 and 3 (updated since then), got:\n%s", r.Stdout)
+		}
 		// The answers above did come from the server: -v says so, and a
 		// terminal gets a note (never with -o json).
-		r := mustJobctl(t, tgt, "--config", configured, "-t", topic, "-v", "jobs", "get", "2")
+		r = mustJobctl(t, tgt, "--config", configured, "-t", topic, "-v", "jobs", "get", "2")
 		if !strings.Contains(r.Stderr, "asking the jobctl server") || !strings.Contains(r.Stderr, p.URL) {
 			t.Errorf("jobs get -v does not say it asked %s: %s", p.URL, r.Stderr)
 		}
