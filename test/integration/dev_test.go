@@ -174,7 +174,8 @@ func TestDevRefusesForeignDataDir(t *testing.T) {
 // TestDevDemoShowsFailures: with no --data-dir, dev keeps its data under
 // $XDG_DATA_HOME/jobctl/dev; its demo has broken jobs that end DEAD in the
 // dead-letter topic and flaky jobs that fail and then succeed; dev takes
-// consume's handler flags (a --route serves the demo's plain jobs).
+// consume's handler flags (a --route serves the demo's plain jobs) and
+// runs the scheduler of periodic schedules.
 func TestDevDemoShowsFailures(t *testing.T) {
 	xdg := t.TempDir()
 	c := exec.Command(jobctlBin, "dev", "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0",
@@ -266,8 +267,23 @@ func TestDevDemoShowsFailures(t *testing.T) {
 	if string(plain.Result) != `{"by":"route"}` {
 		t.Errorf("demo job %s: result %s, want {\"by\":\"route\"} from the --route exec handler", plain.id(), plain.Result)
 	}
+	// dev's worker runs the scheduler too: a schedule fires jobs.
+	sched, err := http.Post(url+"/schedules", "application/json",
+		strings.NewReader(`{"name": "tick", "cron": "* * * * * *", "type": "tick"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched.Body.Close()
+	if sched.StatusCode/100 != 2 {
+		t.Fatalf("POST /schedules: %s", sched.Status)
+	}
+	waitFor(t, "a scheduled job to be DONE", func() bool {
+		var jobs []devJob
+		return getJSON(t, url+"/jobs?status=DONE&type=tick&limit=1", &jobs) && len(jobs) > 0
+	})
 	stopWithSIGINT(t, c)
-	// A relative --processed-log lands in the data dir, not the cwd.
+	// A relative processed log (consume.processed_log) lands in the data
+	// dir, not the working directory.
 	if _, err := os.Stat(filepath.Join(dataDir, "processed.log")); err != nil {
 		t.Errorf("the processed log is not in the data dir: %v", err)
 	}
