@@ -144,3 +144,24 @@ func TestNotFoundAndEscaping(t *testing.T) {
 		t.Error("a URL without a scheme was accepted")
 	}
 }
+
+// TestInProcess: a handler served in-process answers like one over the
+// network, Host and all.
+func TestInProcess(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "localhost" || r.URL.Path != "/groups/a b" {
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			fmt.Fprintf(w, `{"error":"host %q path %q"}`, r.Host, r.URL.Path)
+			return
+		}
+		fmt.Fprint(w, `{"group":"a b","state":"Stable","paused":true,"members":[{"member_id":"m","partitions":[0,1]}],"pending":{"0":2},"pending_total":2}`)
+	})
+	c, err := New(Options{URL: "http://localhost", HTTPClient: InProcess(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok, err := c.GetGroup(context.Background(), "a b")
+	if err != nil || !ok || !g.Paused || g.PendingTotal != 2 || len(g.Members) != 1 || len(g.Members[0].Partitions) != 2 {
+		t.Fatalf("GetGroup in-process: %v %v %+v", err, ok, g)
+	}
+}

@@ -68,6 +68,8 @@ func TestCLIReadsThroughServer(t *testing.T) {
 			Origin: deadletter.Origin{Topic: topic, Partition: 1, Offset: 1}, DeadAt: now.Add(2 * time.Second)})
 		mustJobctl(t, tgt, "-t", topic, "schedule", "create", "nightly", "--cron", "0 2 * * *", "--type", "report", "--payload", `{"a": 1}`)
 
+		mustJobctl(t, tgt, "-t", topic, "group", "pause", "g2")
+
 		const token = "cli-s3cret"
 		p := startServe(t, tgt, topic, "JOBCTL_API_TOKEN="+token, "JOBCTL_API_TOKEN_READS=true")
 		p.waitReady(t, "Authorization", "Bearer "+token)
@@ -76,6 +78,11 @@ func TestCLIReadsThroughServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		configured := writeCLIConfig(t, "server:\n  url: "+p.URL+"\n  token: "+token+"\n")
+		// The server reads the control topic beside the job topic.
+		eventually(t, 30*time.Second, "serve to see group g2 paused", func() bool {
+			r := jobctl(t, tgt, "--config", configured, "-t", topic, "group", "get", "g2", "-o", "json")
+			return r.Code == 0 && strings.Contains(r.Stdout, `"paused": true`)
+		})
 
 		for _, args := range [][]string{
 			{"jobs", "list"},
@@ -98,6 +105,11 @@ func TestCLIReadsThroughServer(t *testing.T) {
 			{"schedule", "get", "nightly"},
 			{"schedule", "get", "nightly", "-o", "json"},
 			{"schedule", "get", "nope"},
+			{"group", "list"},
+			{"group", "list", "-o", "json"},
+			{"group", "get", "g1"},
+			{"group", "get", "g2", "-o", "json"},
+			{"group", "get", "nope"},
 		} {
 			base := []string{"--config", configured, "-t", topic}
 			viaServer := jobctl(t, tgt, append(base, args...)...)
@@ -106,6 +118,9 @@ func TestCLIReadsThroughServer(t *testing.T) {
 				t.Errorf("jobctl %s differs through the server and from the topic:\nserver: %s\ntopic: %s", strings.Join(args, " "), viaServer, viaTopic)
 			}
 			if !strings.Contains(strings.Join(args, " "), "99") && !strings.Contains(strings.Join(args, " "), "nope") && viaServer.Code != 0 {
+				t.Errorf("jobctl %s: %s", strings.Join(args, " "), viaServer)
+			}
+			if args[0] == "group" && args[1] == "list" && (!strings.Contains(viaServer.Stdout, "g1") || !strings.Contains(viaServer.Stdout, "g2")) {
 				t.Errorf("jobctl %s: %s", strings.Join(args, " "), viaServer)
 			}
 			if viaServer.Stderr != "" && !strings.Contains(viaServer.Stderr, "shown, more match") && viaServer.Code == 0 {
