@@ -261,6 +261,7 @@ func NewRootCmd(app *App) *cobra.Command {
 		newBenchCmd(app),
 	)
 	addScopedKeyFlags(root)
+	registerCompletions(app, root)
 	markQuietCommands(root)
 	// --version prints what 'jobctl version' prints.
 	root.Version = buildVersion().text()
