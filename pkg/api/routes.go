@@ -98,7 +98,7 @@ func (s *Server) buildHandler() http.Handler {
 	})
 	h = s.limitBody(h)
 	h = s.cors(h)
-	h = securityHeaders(h)
+	// securityHeaders is added once, around everything, by New.
 	return h
 }
 
@@ -115,7 +115,7 @@ func (r *statusRecorder) WriteHeader(code int)        { r.code = code }
 
 // writeJSON answers v as JSON with code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
@@ -199,11 +199,21 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
+// Header values every answer carries, shared instead of allocated per
+// request (Header.Set makes a new slice each time): net/http only reads
+// them, and a later Set or Add on the key replaces or reallocates the
+// slice rather than writing into it.
+var (
+	nosniff         = []string{"nosniff"}
+	noReferrer      = []string{"no-referrer"}
+	jsonContentType = []string{"application/json"}
+)
+
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = noReferrer
 		next.ServeHTTP(w, r)
 	})
 }
