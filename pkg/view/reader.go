@@ -362,7 +362,7 @@ func (v *View) checkCaughtUpLocked() {
 	}
 	v.caughtUpOnce.Do(func() {
 		close(v.caughtUp)
-		v.log.Info("job view caught up", "topic", v.opts.Topic, "jobs", len(v.intJobs)+len(v.strJobs))
+		v.log.Info("job view caught up", "topic", v.opts.Topic, "jobs", v.intJobs.n+len(v.strJobs))
 		// Reading the topic made several times the view's size in
 		// garbage (decoded events, fetch buffers); the heap grew to
 		// twice the live view meanwhile. Give that back to the system

@@ -122,7 +122,7 @@ type View struct {
 	log  *slog.Logger
 
 	mu       sync.RWMutex
-	intJobs  map[int64]*entry  // jobs whose id is a canonical integer
+	intJobs  intIndex          // jobs whose id is a canonical integer
 	strJobs  map[string]*entry // the others
 	slab     entrySlab
 	sides    []sideFields // see entry.side
@@ -196,19 +196,27 @@ type sideFields struct {
 	runAt   int64 // a delayed job's run_at
 }
 
-// entrySlab allocates entries in chunks: pointers to them stay valid.
+// entrySlab allocates entries in chunks: pointers to them stay valid,
+// and an entry has a number (for intIndex).
 type entrySlab struct {
-	chunk []entry
+	chunks [][]entry
+	n      uint32
 }
 
-const slabChunk = 4096
+const slabChunkBits = 12
 
-func (s *entrySlab) alloc() *entry {
-	if len(s.chunk) == cap(s.chunk) {
-		s.chunk = make([]entry, 0, slabChunk)
+func (s *entrySlab) alloc() (*entry, uint32) {
+	if s.n&(1<<slabChunkBits-1) == 0 {
+		s.chunks = append(s.chunks, make([]entry, 1<<slabChunkBits))
 	}
-	s.chunk = s.chunk[:len(s.chunk)+1]
-	return &s.chunk[len(s.chunk)-1]
+	k := s.n
+	s.n++
+	return s.at(k), k
+}
+
+// at returns entry number k.
+func (s *entrySlab) at(k uint32) *entry {
+	return &s.chunks[k>>slabChunkBits][k&(1<<slabChunkBits-1)]
 }
 
 // nameTable interns type and worker names: they repeat across jobs. It
@@ -273,7 +281,6 @@ func New(opts Options) *View {
 		opts:     opts,
 		now:      opts.Now,
 		log:      opts.Logger,
-		intJobs:  make(map[int64]*entry),
 		strJobs:  make(map[string]*entry),
 		counts:   make([]int, len(job.Statuses)),
 		subs:     make(map[*Subscription]struct{}),
@@ -342,7 +349,7 @@ func intID(text string) (int64, bool) {
 // lookupLocked finds the job with id text.
 func (v *View) lookupLocked(text string) *entry {
 	if n, ok := intID(text); ok {
-		return v.intJobs[n]
+		return v.intJobs.get(&v.slab, n)
 	}
 	return v.strJobs[text]
 }
@@ -458,13 +465,14 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	num, isInt := intID(text)
 	var e *entry
 	if isInt {
-		e = v.intJobs[num]
+		e = v.intJobs.get(&v.slab, num)
 	} else {
 		e = v.strJobs[text]
 	}
 	isNew := e == nil
 	if isNew {
-		e = v.slab.alloc()
+		var k uint32
+		e, k = v.slab.alloc()
 		e.partition, e.status, e.run, e.attempt, e.updated = int32(rec.Partition), st, int32(ev.Run), int32(ev.Attempt), at
 		e.group = v.groupIndex(ev.Group)
 		v.setWorker(e, ev.Worker)
@@ -474,7 +482,7 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 			if ev.JobID.Numeric() {
 				e.flags |= flagNumericForm
 			}
-			v.intJobs[num] = e
+			v.intJobs.put(&v.slab, num, k)
 		} else {
 			v.sideFor(e).idText = text
 			v.strJobs[text] = e
@@ -670,7 +678,7 @@ func (v *View) Has(id string) bool {
 func (v *View) Len() int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return len(v.intJobs) + len(v.strJobs)
+	return v.intJobs.n + len(v.strJobs)
 }
 
 // Query selects a page of jobs.
@@ -699,7 +707,7 @@ func (v *View) List(q Query) (jobs []Job, more bool) {
 	defer v.mu.RUnlock()
 	limit := q.Limit
 	if limit <= 0 {
-		limit = len(v.intJobs) + len(v.strJobs)
+		limit = v.intJobs.n + len(v.strJobs)
 	}
 	jobs = make([]Job, 0, min(limit, 1024))
 	since, until := !q.Since.IsZero(), !q.Until.IsZero()
