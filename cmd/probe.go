@@ -97,7 +97,7 @@ func runProbe(ctx context.Context, app *App, opts *probeOptions, target string) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("probing %s: %w", u, err)
+		return &probeError{url: u, err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -116,4 +116,17 @@ func runProbe(ctx context.Context, app *App, opts *probeOptions, target string) 
 	}
 	fmt.Fprintf(app.IO.Out, "%s: %s %s\n", u, resp.Status, text)
 	return nil
+}
+
+// probeError is a probe that got no answer. It does not unwrap to the
+// network error on purpose: the exit-code site reads a refused dial as an
+// unreachable Kafka broker (see brokerUnreachable), and here it is the
+// HTTP server that did not answer.
+type probeError struct {
+	url string
+	err error
+}
+
+func (e *probeError) Error() string {
+	return fmt.Sprintf("probing %s: no answer from a jobctl serve there: %v", e.url, e.err)
 }
