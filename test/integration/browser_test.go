@@ -252,6 +252,8 @@ const pageStateJS = `(row) => {
     "#live: " + desc("#live"),
     "#ready: " + desc("#ready"),
     "#submit-msg: " + desc("#submit-msg"),
+    "dialogs open: " + [...document.querySelectorAll("dialog[open]")].map((d) => d.id + " " + JSON.stringify(d.innerText.trim())).join("; "),
+    "messages: " + [...document.querySelectorAll(".msg")].filter((m) => m.textContent).map((m) => m.id + " " + JSON.stringify(m.className + ": " + m.textContent)).join("; "),
     "job row: " + desc(row),
     "page text (first 2000 chars):",
     document.body.innerText.slice(0, 2000),
