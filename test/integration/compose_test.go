@@ -28,6 +28,17 @@ func TestComposeFileValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
+	// What compose v1 itself would start: both workers, by name.
+	out, err = exec.Command("docker-compose", "-f", "../../docker-compose.yml", "config", "--services").Output()
+	if err != nil {
+		t.Fatalf("docker-compose config --services: %v", err)
+	}
+	services := strings.Fields(string(out))
+	for _, want := range []string{"kafka", "topic-init", "producer", "worker-1", "worker-2", "serve"} {
+		if !slices.Contains(services, want) {
+			t.Errorf("docker-compose would not start %s; its services: %v", want, services)
+		}
+	}
 }
 
 type composeService struct {
