@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -540,5 +541,42 @@ func TestTopicDelete(t *testing.T) {
 		if strings.Contains(r.Stdout, ".delay") || strings.Contains(r.Stdout, "Kept") {
 			t.Fatalf("--with-aux named a topic that does not exist or kept one: %s", r)
 		}
+	})
+}
+
+// On a terminal (a pty from util-linux script) topic delete asks, and
+// only "y" deletes.
+func TestTopicDeleteOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to give jobctl a terminal")
+	}
+	forEachBroker(t, func(t *testing.T, tgt Target) {
+		topic := createTopic(t, tgt, 3)
+		ask := func(answer string) (string, int) {
+			c := exec.Command(scriptBin, "-qec", jobctlBin+" topic delete "+topic, "/dev/null")
+			c.Env = append(os.Environ(), "JOBCTL_BROKERS="+strings.Join(tgt.Brokers, ","))
+			c.Dir = t.TempDir()
+			c.Stdin = strings.NewReader(answer + "\n")
+			out, err := c.CombinedOutput()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				t.Fatal(err)
+			}
+			return string(out), c.ProcessState.ExitCode()
+		}
+		prompt := fmt.Sprintf("Delete topic %s with 3 partitions and 0 records? [y/N]", topic)
+		out, code := ask("n")
+		if code != 1 || !strings.Contains(out, prompt) || !strings.Contains(out, "nothing deleted") {
+			t.Fatalf("answer n: exit %d\n%s", code, out)
+		}
+		if n := topicPartitionCount(t, tgt, topic); n != 3 {
+			t.Fatalf("topic changed after n: %d partitions", n)
+		}
+		out, code = ask("y")
+		if code != 0 || !strings.Contains(out, prompt) || !strings.Contains(out, fmt.Sprintf("Deleted topic %q (3 partitions, 0 records).", topic)) {
+			t.Fatalf("answer y: exit %d\n%s", code, out)
+		}
+		wantExit(t, jobctl(t, tgt, "topic", "describe", topic), 1, "does not exist")
 	})
 }
