@@ -32,7 +32,8 @@ const readSourceHelp = `
 Where the data comes from: with server.url configured (JOBCTL_SERVER_URL)
 the command asks that 'jobctl serve' (server.token, else api.token, as
 its bearer token), and an unreachable server is an error. Without it, a
-serve answering at api.addr within 300 ms for the same topic is asked;
+serve answering at api.addr within 300 ms for the same topic (and letting
+this user read) is asked;
 otherwise the command reads the topic itself, showing its progress on a
 terminal. --no-server always reads the topic. The output is the same
 either way; -v logs which source was used.`
@@ -125,6 +126,13 @@ func (a *App) probeServer(ctx context.Context, cfg *config.Config) *apiclient.Cl
 	}
 	if h.Topic != cfg.Topic {
 		a.Logger.Info("the jobctl server at api.addr serves another topic; reading the topic", "url", url, "server_topic", h.Topic, "topic", cfg.Topic)
+		return nil
+	}
+	// A serve that wants a token for reads we do not have (or a wrong
+	// one) is not one this user set up to ask: read the topic instead of
+	// failing on it.
+	if err := c.CheckReadAccess(pctx); err != nil {
+		a.Logger.Info("the jobctl server at api.addr does not let us read; reading the topic", "url", url, "err", err)
 		return nil
 	}
 	a.noteSource(url)

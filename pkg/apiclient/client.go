@@ -102,6 +102,24 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, err
 }
 
+// CheckReadAccess asks for one job to learn whether the server lets
+// this client read (a server with api.token_reads wants the token): nil,
+// or the server's 401/403 as a *StatusError. A server still loading
+// passed the token check already, so that counts as access.
+func (c *Client) CheckReadAccess(ctx context.Context) error {
+	var discard json.RawMessage
+	_, err := c.getOnce(ctx, "/jobs", url.Values{"limit": {"1"}}, &discard)
+	var le *loadingError
+	if errors.As(err, &le) {
+		return nil
+	}
+	var se *StatusError
+	if errors.As(err, &se) && se.Code != http.StatusUnauthorized && se.Code != http.StatusForbidden {
+		return nil // some other answer: access itself is not the problem
+	}
+	return err
+}
+
 // ListJobs answers q like view.View.List: at most q.Limit jobs (0 = all)
 // and whether more match. Pages longer than MaxPage are fetched one after
 // the other, each starting after the last id of the one before.

@@ -156,6 +156,13 @@ func TestCLIReadsThroughServer(t *testing.T) {
 		if !strings.Contains(r.Stderr, "asking the jobctl server") {
 			t.Errorf("jobs list did not ask the serve at api.addr %s: %s", u.Host, r.Stderr)
 		}
+		want := r.Stdout
+		// Its reads need the token: without it, the topic is read.
+		noToken := writeCLIConfig(t, "api:\n  addr: "+u.Host+"\n")
+		r = mustJobctl(t, tgt, "--config", noToken, "-t", topic, "-v", "jobs", "list", "-o", "json")
+		if strings.Contains(r.Stderr, "asking the jobctl server") || r.Stdout != want {
+			t.Errorf("jobs list without the token of the serve at api.addr did not read the topic: %s", r)
+		}
 		other := createTopic(t, tgt, 1)
 		r = mustJobctl(t, tgt, "--config", probed, "-t", other, "-v", "jobs", "list", "-o", "json")
 		if strings.Contains(r.Stderr, "asking the jobctl server") || strings.TrimSpace(r.Stdout) != "[]" {
