@@ -619,6 +619,11 @@ JSON output (-o json):
 }
 
 func (o *topicDeleteOptions) delete(ctx context.Context, adm topicAdmin, topic string) error {
+	if admin.IsInternal(topic, false) {
+		// Kafka's own bookkeeping (committed offsets, transactions): no
+		// jobctl command has a reason to delete it.
+		return usageErrorf("refusing to delete %q: names starting with \"__\" are Kafka's internal topics", topic)
+	}
 	target, err := adm.Size(ctx, topic)
 	if err != nil {
 		return err

@@ -99,6 +99,7 @@ func TestTopicDeleteConfirmation(t *testing.T) {
 		{"with aux asks about all", "y\n", true, false, true, "jobs", 0, []string{"jobs", "jobs.dlq", "jobs.control"},
 			"Delete topic jobs with 4 partitions and 1200 records, and its auxiliary topics jobs.dlq (1 partitions, 3 records), jobs.control (1 partitions, 0 records)? [y/N] "},
 		{"missing topic", "", false, true, false, "nope", 1, nil, `topic "nope"`},
+		{"internal topic", "", false, true, false, "__consumer_offsets", 2, nil, "Kafka's internal topics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut, deleted := runTopicDelete(t, tc.stdin, tc.terminal, tc.yes, tc.aux, tc.topic)
