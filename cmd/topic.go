@@ -55,16 +55,17 @@ func newTopicCmd(app *App) *cobra.Command {
 	}}
 	cmd := &cobra.Command{
 		Use:   "topic",
-		Short: "Create, grow, describe and list topics",
+		Short: "Create, grow, describe, list and delete topics",
 		Long: `Administer Kafka topics, by default the job topic (--topic/-t, env
 JOBCTL_TOPIC, config key topic, default job-status). Each subcommand also
-takes the topic as an optional argument, which overrides --topic:
+takes the topic as an optional argument, which overrides --topic (delete
+requires it: there is no default for a deletion):
 
   jobctl topic describe               describes job-status
   jobctl topic describe other-topic   describes other-topic
 
-Changes (create, alter, delete) return once every broker's metadata shows the
-topic's partitions with leaders (or, after delete, no longer shows the
+Changes (create, alter, delete) return once every broker's metadata shows
+the topic's partitions with leaders (after delete: no longer shows the
 topic), so the next command can use them at once.
 Each command gives up after ` + topicCmdTimeout.String() + `.
 
