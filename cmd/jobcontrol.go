@@ -71,7 +71,7 @@ func runJobControl(ctx context.Context, app *App, ids []string, do func(context.
 			return usageErrorf("job id %q: %v", id, err)
 		}
 	}
-	v, err := loadView(ctx, app)
+	lookup, err := jobLookup(ctx, app, len(ids))
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,10 @@ func runJobControl(ctx context.Context, app *App, ids []string, do func(context.
 	defer c.Close()
 	failed := 0
 	for _, id := range ids {
-		j, ok := v.Get(id)
+		j, ok, err := lookup(ctx, id)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			fmt.Fprintf(app.IO.ErrOut, "job %q not found in topic %s\n", id, app.Config().Topic)
 			failed++
@@ -101,4 +104,28 @@ func runJobControl(ctx context.Context, app *App, ids []string, do func(context.
 		return &silentError{code: ExitFailure}
 	}
 	return nil
+}
+
+// jobLookup returns how cancel and retry find the jobs they act on: a
+// running serve's view when there is one (as for 'jobs get'), else, for
+// one id, a read of the topic that decodes only that job's records, and
+// for several, one job view of the whole topic.
+func jobLookup(ctx context.Context, app *App, n int) (func(context.Context, string) (view.Job, bool, error), error) {
+	srv, err := app.server(ctx, &readSourceOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if srv != nil || n == 1 {
+		return func(ctx context.Context, id string) (view.Job, bool, error) {
+			return findJob(ctx, app, srv, id)
+		}, nil
+	}
+	v, err := loadView(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return func(_ context.Context, id string) (view.Job, bool, error) {
+		j, ok := v.Get(id)
+		return j, ok, nil
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/apiclient"
 	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/view"
@@ -17,12 +18,14 @@ func newJobsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "List, inspect, cancel and retry jobs",
-		Long: `List and inspect jobs. 'list' and 'get' ask a running 'jobctl serve' when
-one is configured (server.url) or answers at api.addr for the same topic;
-otherwise, like 'cancel' and 'retry', they read the whole topic into a job
-view (the same one 'jobctl serve' keeps), wait until it has read every
-partition to its current end, print, and exit. No consumer group is
-used and nothing is committed, so it never disturbs the workers.
+		Long: `List and inspect jobs. 'list' and 'get', and 'cancel' and 'retry' to find
+the jobs they act on, ask a running 'jobctl serve' when one is configured
+(server.url) or answers at api.addr for the same topic. Otherwise 'get'
+(and 'cancel'/'retry' of one id) reads the topic decoding only that job's
+records, and 'list' reads the whole topic into a job view (the same one
+'jobctl serve' keeps); either waits until it has read every partition to
+its current end, prints, and exits. No consumer group is used and nothing
+is committed, so it never disturbs the workers.
 'cancel' and 'retry' write: a record to the control topic, a new run to
 the job topic.
 
@@ -181,6 +184,11 @@ func getJob(ctx context.Context, app *App, src *readSourceOptions, id string) (v
 	if err != nil {
 		return view.Job{}, false, err
 	}
+	return findJob(ctx, app, srv, id)
+}
+
+// findJob looks job id up on srv, or in the topic when srv is nil.
+func findJob(ctx context.Context, app *App, srv *apiclient.Client, id string) (view.Job, bool, error) {
 	if srv != nil {
 		j, ok, err := srv.GetJob(ctx, id)
 		app.clearProgress()

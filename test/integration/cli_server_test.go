@@ -169,6 +169,14 @@ func TestCLIReadsThroughServer(t *testing.T) {
 			t.Errorf("jobs list of topic %s trusted the serve of %s: %s", other, topic, r)
 		}
 
+		// retry finds the job through the server too, and still writes
+		// to Kafka itself.
+		r = mustJobctl(t, tgt, "--config", configured, "-t", topic, "-v", "jobs", "retry", "3")
+		if !strings.Contains(r.Stdout, "job 3: retrying as run") || !strings.Contains(r.Stderr, "asking the jobctl server") {
+			t.Errorf("jobs retry 3 through the server: %s", r)
+		}
+		wantExit(t, jobctl(t, tgt, "--config", configured, "-t", topic, "jobs", "cancel", "99"), 1, `job "99" not found`)
+
 		// A configured server that refuses or is gone is an error naming
 		// it, not a silent replay.
 		wrongToken := writeCLIConfig(t, "server:\n  url: "+p.URL+"\n  token: wrong\n")
