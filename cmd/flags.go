@@ -24,16 +24,17 @@ var (
 // addScopedKeyFlags defines --group/-g and --timeout on the commands that
 // use them (see groupFlagCommands).
 func addScopedKeyFlags(root *cobra.Command) {
-	for _, path := range groupFlagCommands {
-		if c := findSubcommand(root, path); c != nil {
-			addKeyFlag(c.Flags(), "group.id", "group", "g")
+	add := func(paths []string, key, name, shorthand string) {
+		for _, path := range paths {
+			// A command that defines the flag itself keeps its own
+			// (pflag panics on a second definition).
+			if c := findSubcommand(root, path); c != nil && c.Flags().Lookup(name) == nil {
+				addKeyFlag(c.Flags(), key, name, shorthand)
+			}
 		}
 	}
-	for _, path := range timeoutFlagCommands {
-		if c := findSubcommand(root, path); c != nil {
-			addKeyFlag(c.Flags(), "timeout", "timeout", "")
-		}
-	}
+	add(groupFlagCommands, "group.id", "group", "g")
+	add(timeoutFlagCommands, "timeout", "timeout", "")
 }
 
 // findSubcommand returns the command at path ("config show") below root,
