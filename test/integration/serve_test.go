@@ -630,8 +630,13 @@ func TestServeReadiness(t *testing.T) {
 			wantJSONError(t, "/readyz without a broker", resp, body, 503)
 			time.Sleep(300 * time.Millisecond)
 		}
-		if resp, _ := s.do(t, "GET", "/healthz", ""); resp.StatusCode != 200 {
-			t.Fatalf("/healthz: %d", resp.StatusCode)
+		if resp, body := s.do(t, "GET", "/healthz", ""); resp.StatusCode != 200 || !strings.Contains(string(body), `"topic":"job-status"`) {
+			t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
+		}
+		// A view that never reached the broker has nothing to answer from.
+		for _, path := range []string{"/jobs", "/stats", "/jobs/1"} {
+			resp, body := s.do(t, "GET", path, "")
+			wantLoading(t, "GET "+path+" without a broker", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 	})
 	forEachBroker(t, func(t *testing.T, tgt Target) {
