@@ -116,8 +116,6 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, j)
 }
 
-var newline = []byte("\n")
-
 // reservedID cannot be a job id: GET /jobs/events is the event stream.
 const reservedID = "events"
 

@@ -207,6 +207,7 @@ var (
 	nosniff         = []string{"nosniff"}
 	noReferrer      = []string{"no-referrer"}
 	jsonContentType = []string{"application/json"}
+	newline         = []byte("\n")
 )
 
 func securityHeaders(next http.Handler) http.Handler {
