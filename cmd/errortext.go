@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 )
 
 // brokerUnreachable turns an error that means "no broker answered at the
@@ -35,7 +37,38 @@ func brokerUnreachable(app *App, err error) (string, bool) {
 	}
 	brokers := strings.Join(app.cfg.Brokers, ",")
 	src := describeSource(app.sources["brokers"], "brokers")
+	if opErr != nil && opErr.Addr != nil && !isConfiguredBroker(app.cfg.Brokers, opErr.Addr.String()) {
+		// The bootstrap broker answered, but the address it advertises
+		// for itself or another broker did not (a classic with Docker).
+		return fmt.Sprintf("the Kafka broker at %s answered, but the broker address it advertises, %s, did not: %s. Check the brokers' advertised.listeners, or point --brokers / JOBCTL_BROKERS at an address that reaches them.", brokers, opErr.Addr, why), true
+	}
 	return fmt.Sprintf("cannot reach a Kafka broker at %s: %s (brokers from %s). Is one running? Start one with 'jobctl broker', or point --brokers / JOBCTL_BROKERS at yours.", brokers, why, src), true
+}
+
+// isConfiguredBroker reports whether addr (an IP:port dialled) is one of
+// brokers, by name or by one of the addresses the name resolves to.
+func isConfiguredBroker(brokers []string, addr string) bool {
+	if slices.Contains(brokers, addr) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, b := range brokers {
+		host, port, err := net.SplitHostPort(b)
+		if err != nil {
+			continue
+		}
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			return true // cannot tell: do not blame the advertised address
+		}
+		for _, ip := range ips {
+			if net.JoinHostPort(ip, port) == addr {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func describeDialError(e *net.OpError) string {

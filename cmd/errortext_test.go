@@ -32,6 +32,15 @@ func TestBrokerUnreachable(t *testing.T) {
 	if !ok || !strings.Contains(msg, "cannot reach a Kafka broker at 127.0.0.1:1: connection refused (brokers from env JOBCTL_BROKERS)") || !strings.Contains(msg, "jobctl broker") {
 		t.Errorf("brokerUnreachable = %q, %v", msg, ok)
 	}
+	// The bootstrap broker answered; the address it advertises did not.
+	adv := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 9, 9, 9), Port: 9092}, Err: &net.AddrError{Err: "connect: connection refused"}}
+	if msg, _ := brokerUnreachable(app, wrapTwice(adv)); !strings.Contains(msg, "advertises, 10.9.9.9:9092, did not") || !strings.Contains(msg, "advertised.listeners") {
+		t.Errorf("advertised address unreachable: %q", msg)
+	}
+	local := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, Err: &net.AddrError{Err: "connect: connection refused"}}
+	if msg, _ := brokerUnreachable(app, local); strings.Contains(msg, "advertises") {
+		t.Errorf("the configured broker itself taken for an advertised one: %q", msg)
+	}
 	if _, ok := brokerUnreachable(app, context.Canceled); ok {
 		t.Error("a cancelled context was taken for an unreachable broker")
 	}
