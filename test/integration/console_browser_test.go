@@ -160,7 +160,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		attempt1 := `#job-runs .run[data-run="0"] tr.attempt[data-attempt="1"]`
 		c.run(
 			c.hash("#/job/r-a"),
-			c.poll("r-a DEAD, run 0 with a FAILED and a DEAD attempt", count("#job-status .badge.DEAD")+` === 1 && `+count(`#job-runs .run[data-run="0"] tr.attempt`)+` === 2 && `+count(attempt1+` .badge.FAILED`)+` === 1 && `+count(`#job-runs .run[data-run="0"] tr.attempt[data-attempt="2"] .badge.DEAD`)+` === 1`),
+			c.poll("r-a DEAD, run 0 with a FAILED and a DEAD attempt", count("#job-status .badge.DEAD")+` === 1 && `+count(`#job-runs .run[data-run="0"] tr.attempt`)+` === 2 && `+count(attempt1+` .badge.FAILED`)+` === 1 && `+count(`#job-runs .run[data-run="0"] tr.attempt[data-attempt="2"] .badge.DEAD`)+` === 1 && `+
+				text(attempt1+" td:nth-child(4)")+` !== "" && `+text(attempt1+" td:nth-child(7)")+` === "< 1 s" && `+consoleTimeRE+`.test(`+text(attempt1+" td:nth-child(6)")+`)`),
 			c.click("the first attempt's error", attempt1+" details.err summary"),
 			c.poll("the full error, both lines", `document.querySelector(`+esc(attempt1+" details.err")+`).open && `+text(attempt1+" pre.error-full")+`.includes("disk full on /dev/sda1 (attempt 1)") && `+text(attempt1+" pre.error-full")+`.includes("second line of the error")`),
 			c.click("Copy", attempt1+" button.copy"),
@@ -198,7 +199,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		c.confirmed("cancel slow-1", "#act-cancel")
 		c.run(
 			c.poll("the result of the cancel", `document.querySelector("#action-msg").className === "msg ok" && `+text("#action-msg")+`.startsWith("Cancel accepted for job slow-1")`),
-			c.poll("slow-1 CANCELED", count("#job-status .badge.CANCELED")+` === 1`),
+			c.poll("slow-1 CANCELED, its attempt started, ended and timed", count("#job-status .badge.CANCELED")+` === 1 && `+count(`#job-runs tr.attempt[data-attempt="1"] .badge.CANCELED`)+` === 1 && `+
+				consoleTimeRE+`.test(`+text(`#job-runs tr.attempt[data-attempt="1"] td:nth-child(5)`)+`) && /^\d+(\.\d+)? (ms|s)$/.test(`+text(`#job-runs tr.attempt[data-attempt="1"] td:nth-child(7)`)+`)`),
 		)
 
 		// Dead letters: the poison record with its reason, filters, replay
