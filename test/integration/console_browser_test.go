@@ -26,6 +26,24 @@ import (
 // 9007199254740992.
 const consoleBigID = "9007199254740993"
 
+// consoleBigID2 is submitted through the console's form.
+const consoleBigID2 = "9007199254740995"
+
+// loadingTwiceJS makes the page's next two GET /jobs?... answer what
+// serve answers while its view is still reading the topic.
+const loadingTwiceJS = `(() => {
+  const fetch0 = window.fetch;
+  let n = 2;
+  window.fetch = async (url, opts) => {
+    if (n > 0 && typeof url === "string" && url.startsWith("/jobs?")) {
+      if (--n === 0) window.fetch = fetch0;
+      return new Response(JSON.stringify({error: "the job view is still loading: read 5 of 10 records", loading: true, progress: {}}),
+        {status: 503, headers: {"Content-Type": "application/json", "Retry-After": "1"}});
+    }
+    return fetch0(url, opts);
+  };
+})()`
+
 // consoleTimeRE is how the console writes an instant: local date and time
 // with the zone's offset.
 const consoleTimeRE = `/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC[+-]\d\d:\d\d$/`
@@ -39,10 +57,12 @@ const consoleTimeRE = `/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC[+-]\d\d:\d\d$/`
 // letters (a poison record among them) with replay of one, of the
 // selected and of all matching; schedules created, paused, resumed and
 // deleted; groups with their members, partitions and pending jobs, paused
-// and resumed; both charts; an id above 2^53 shown exactly; the token
-// prompt of a server that needs one for reads; screenshots light, dark
-// and 390 px wide with no horizontal overflow. Any console error or
-// uncaught exception fails it.
+// and resumed; both charts; ids above 2^53 shown exactly and submitted
+// through the form as numbers; the banner while the server's view is
+// loading; the token prompt of a server that needs one for reads (a wrong
+// token, then the right one); no resource from elsewhere; screenshots
+// light, dark and 390 px wide with no horizontal overflow. Any console
+// error or uncaught exception fails it.
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
 	forEachBroker(t, func(t *testing.T, tgt Target) {
@@ -183,10 +203,20 @@ func TestConsoleInBrowser(t *testing.T) {
 
 		// Submit a slow job through the form and cancel it while it runs:
 		// dismissed first, then confirmed.
+		// The form sends an id above 2^53 as the JSON number it is.
 		c.run(
 			c.hash("#/"),
+			step("type a big job id", chromedp.SendKeys(chromedp.CSS(`#submit [name=job_id]`), consoleBigID2)),
+			step("type its type", chromedp.SetValue(chromedp.CSS(`#submit [name=type]`), "thumb")),
+			step("submit it", chromedp.Click(chromedp.CSS(`#submit button`))),
+			c.poll("the form to accept it, its id exact", text("#submit-msg")+` === "Accepted job `+consoleBigID2+`"`),
+		)
+		if _, body := s.do(t, "GET", "/jobs/"+consoleBigID2, ""); !bytes.Contains(body, []byte(`"job_id":`+consoleBigID2+`,`)) {
+			t.Errorf("the job submitted through the form is %s, want the numeric id %s", body, consoleBigID2)
+		}
+		c.run(
 			step("type the slow job's id", chromedp.SendKeys(chromedp.CSS(`#submit [name=job_id]`), "slow-1")),
-			step("type its type", chromedp.SendKeys(chromedp.CSS(`#submit [name=type]`), "slow")),
+			step("type its type", chromedp.SetValue(chromedp.CSS(`#submit [name=type]`), "slow")),
 			step("submit it", chromedp.Click(chromedp.CSS(`#submit button`))),
 			c.poll("the form to accept it", text("#submit-msg")+` === "Accepted job slow-1"`),
 			c.hash("#/job/slow-1"),
@@ -201,6 +231,15 @@ func TestConsoleInBrowser(t *testing.T) {
 			c.poll("the result of the cancel", `document.querySelector("#action-msg").className === "msg ok" && `+text("#action-msg")+`.startsWith("Cancel accepted for job slow-1")`),
 			c.poll("slow-1 CANCELED, its attempt started, ended and timed", count("#job-status .badge.CANCELED")+` === 1 && `+count(`#job-runs tr.attempt[data-attempt="1"] .badge.CANCELED`)+` === 1 && `+
 				consoleTimeRE+`.test(`+text(`#job-runs tr.attempt[data-attempt="1"] td:nth-child(5)`)+`) && /^\d+(\.\d+)? (ms|s)$/.test(`+text(`#job-runs tr.attempt[data-attempt="1"] td:nth-child(7)`)+`)`),
+		)
+
+		// While the server's view is still reading the topic it answers
+		// 503 with the progress: the console says so and tries again.
+		c.run(
+			step("make the next two GET /jobs answer 503 loading", chromedp.Evaluate[chromedp.Void](loadingTwiceJS)),
+			c.hash("#/jobs?status=CANCELED"),
+			c.poll("the loading banner", `document.querySelector("#banner").className === "shown" && `+text("#banner")+`.includes("read 5 of 10 records")`),
+			c.poll("the list once loaded, the banner gone", count(`#jobs-list tr[data-id="slow-1"]`)+` === 1 && document.querySelector("#banner").className === ""`),
 		)
 
 		// Dead letters: the poison record with its reason, filters, replay
@@ -326,6 +365,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			step("wait for ready", chromedp.WaitVisible(chromedp.CSS("#ready.ok"))),
 		)
 		c.shot("token")
+		c.run(c.poll("every resource from the server itself (no CDN)", `performance.getEntriesByType("resource").every((e) => e.name.startsWith(location.origin + "/"))`))
 
 		if errs := c.jsErrors(); len(errs) > 0 {
 			t.Fatalf("the console raised JavaScript errors: %v", errs)
