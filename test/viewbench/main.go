@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
+	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/view"
 )
 
@@ -48,7 +49,7 @@ func run(brokers, topic, cpu, mem string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v := view.New(view.Options{Conn: &kafkaconn.Conn{Brokers: strings.Split(brokers, ","), ClientID: "viewbench"}, Topic: topic})
+	v := view.New(view.Options{Conn: &kafkaconn.Conn{Brokers: strings.Split(brokers, ","), ClientID: "viewbench"}, Topic: topic, Metrics: metrics.New()}) // as serve has
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- v.Run(ctx) }()
