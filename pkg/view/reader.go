@@ -219,9 +219,9 @@ func (v *View) setReachable(err error) {
 // Reader copies every record into a Message and hands them over one by
 // one, and the view took its lock once per record. Here a whole fetch
 // (up to fetchMaxBytes) is decoded outside the lock, by this partition's
-// goroutine, so partitions decode in parallel, and applied under one
-// lock. Rebuilding 1 M jobs went from ~110-160 k to ... events/s (see
-// docs/benchmarks.md, "View").
+// goroutine, so partitions decode in parallel, and applied
+// applyBatchSize records per lock. See docs/benchmarks.md, "View", for
+// the rebuild rates before and after.
 func (v *View) readPartition(ctx context.Context, p int) {
 	client := v.opts.Conn.Client()
 	if t, ok := client.Transport.(*kafka.Transport); ok {
@@ -367,7 +367,8 @@ func (v *View) checkCaughtUpLocked() {
 		// garbage (decoded events, fetch buffers); the heap grew to
 		// twice the live view meanwhile. Give that back to the system
 		// now, once, rather than hold it until the scavenger does (at 1 M
-		// jobs: ~670 MiB RSS -> see docs/benchmarks.md, "View").
+		// jobs ~600 MiB RSS at catch-up, ~175 MiB after; docs/benchmarks.md,
+		// "View").
 		go debug.FreeOSMemory()
 	})
 }

@@ -11,10 +11,13 @@
 // Memory grows with the number of jobs, not of events: per job the view
 // keeps its current state plus a history of at most Options.HistoryLimit
 // status events (20 by default; older ones are dropped, the job's Events
-// count still says how many there were). Type and worker strings are
-// interned. Measured: 347 bytes per job at 1,000,000 jobs with a NEW and
-// a DONE each and a 10-byte payload (TestBytesPerJob; payloads and error
-// texts add their own length).
+// count still says how many there were), in the compact layout described
+// at entry and in history.go. Measured at 1,000,000 jobs as `jobctl
+// produce` and `jobctl consume` make them (a NEW and a DONE each, no
+// payload): 140 bytes of heap per job (TestBytesPerJob) and about 180
+// bytes of process RSS once `jobctl serve` has caught up
+// (scripts/view-rebuild.sh; docs/benchmarks.md, "View"). Payloads,
+// results and error texts add their own length.
 package view
 
 import (
