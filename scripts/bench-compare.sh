@@ -206,7 +206,9 @@ fmt_rate() { awk -v v="$1" 'BEGIN { printf "%.0f/s", v }'; }
 fmt_ms() { awk -v v="$1" 'BEGIN { printf "%.2f ms", v }'; }
 row() { # metric tool-label tool-value jobctl-kafka jobctl-embedded formatter
 	local f=$6
-	printf '| %s | %s %s | %s | %s | %s | %s |\n' "$1" "$2" "$($f "$3")" "$($f "$4")" "$(ratio "$4" "$3")" "$($f "$5")" "$(ratio "$5" "$3")"
+	local emb="$($f "$5") | $(ratio "$5" "$3")"
+	((nodes == 1)) || emb="skipped (no replicas) | -"
+	printf '| %s | %s %s | %s | %s | %s |\n' "$1" "$2" "$($f "$3")" "$($f "$4")" "$(ratio "$4" "$3")" "$emb"
 }
 cat_settings=$(jq -r '"\(.workers) worker(s) x concurrency \(.concurrency), \(.partitions) partitions; latency \(.latency_rate) jobs/s for \(.latency_duration_seconds) s"' "$k")
 echo

@@ -13,19 +13,29 @@ import (
 // ErrCoalescerClosed is what Append returns after Close.
 var ErrCoalescerClosed = errors.New("producer: the coalescing writer is closed")
 
-// DefaultCoalesceMax is the most events one write of a Coalescer carries.
-const DefaultCoalesceMax = 10000
+// Defaults of CoalescerOptions.
+const (
+	DefaultCoalesceMax      = 10000
+	DefaultCoalesceInFlight = 1
+)
 
 // CoalescerOptions tunes a Coalescer.
 type CoalescerOptions struct {
 	// MaxEvents is the most events one write carries (default
 	// DefaultCoalesceMax); more wait for the next write.
 	MaxEvents int
+	// MaxInFlight is how many writes may be in flight at once (default
+	// DefaultCoalesceInFlight = 1). One write waits for its slowest
+	// partition; with several, a slow partition holds back fewer jobs,
+	// but each write is smaller and the broker gets more requests. On a
+	// loaded 2-core machine 4 was not better than 1 (produce->DONE p50
+	// medians 9.4 vs 4.6 ms over three noisy pairs), so 1 is the default.
+	MaxInFlight int
 }
 
-// Coalescer sends an Append at once when no write of its own is in
-// flight, and gathers the Appends that arrive meanwhile into the next
-// write. kafka-go's Writer sends a partial batch only when its
+// Coalescer sends an Append at once when fewer than MaxInFlight writes
+// of its own are in flight, and otherwise gathers the Appends that
+// arrive meanwhile into the next write. kafka-go's Writer sends a partial batch only when its
 // BatchTimeout expires, so every lone job (an API request, a job every
 // few milliseconds) waited out that timeout before its round trip;
 // here a lone job pays one round trip, and under load the writes grow
@@ -38,9 +48,10 @@ type CoalescerOptions struct {
 // written if the write had started (as with kafka-go's Writer), and are
 // dropped if it had not.
 type Coalescer struct {
-	w    Enqueuer
-	max  int
-	reqs chan *appendRequest // unbuffered: blocked senders are the queue
+	w        Enqueuer
+	max      int
+	inFlight chan struct{}       // one token per write in flight
+	reqs     chan *appendRequest // unbuffered: blocked senders are the queue
 
 	quit      chan struct{}
 	done      chan struct{}
@@ -62,7 +73,10 @@ func NewCoalescer(w Enqueuer, opts CoalescerOptions) *Coalescer {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultCoalesceMax
 	}
-	c := &Coalescer{w: w, max: opts.MaxEvents, reqs: make(chan *appendRequest), quit: make(chan struct{}), done: make(chan struct{})}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultCoalesceInFlight
+	}
+	c := &Coalescer{w: w, max: opts.MaxEvents, inFlight: make(chan struct{}, opts.MaxInFlight), reqs: make(chan *appendRequest), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -107,17 +121,25 @@ func (c *Coalescer) loop() {
 		<-c.quit
 		cancel()
 	}()
-	var batch []*appendRequest
-	var events []job.Event
+	var writes sync.WaitGroup
+	defer writes.Wait()
 	for {
-		batch, events = batch[:0], events[:0]
+		var first *appendRequest
 		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
+		case first = <-c.reqs:
 		case <-c.quit:
 			return
 		}
-		n := len(batch[0].events)
+		// Wait for a free write; the Appends arriving meanwhile queue up
+		// and go out together.
+		select {
+		case c.inFlight <- struct{}{}:
+		case <-c.quit:
+			first.err <- ErrCoalescerClosed
+			return
+		}
+		batch := []*appendRequest{first}
+		n := len(first.events)
 	gather:
 		for n < c.max {
 			select {
@@ -129,6 +151,7 @@ func (c *Coalescer) loop() {
 			}
 		}
 		live := batch[:0]
+		events := make([]job.Event, 0, n)
 		for _, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				r.err <- err // the caller gave up before the write: not sent
@@ -138,11 +161,13 @@ func (c *Coalescer) loop() {
 			events = append(events, r.events...)
 		}
 		if len(live) == 0 {
+			<-c.inFlight
 			continue
 		}
-		err := c.w.Append(ctx, events...)
-		answer(live, err)
-		clear(events) // no payloads kept alive until the next write
+		writes.Go(func() {
+			defer func() { <-c.inFlight }()
+			answer(live, c.w.Append(ctx, events...))
+		})
 	}
 }
 

@@ -64,7 +64,7 @@ func TestCoalescerGathersWhileAWriteIsInFlight(t *testing.T) {
 	// try a few times, waiting longer each time.
 	for _, settle := range []time.Duration{20 * time.Millisecond, 200 * time.Millisecond, time.Second, 3 * time.Second} {
 		g := &gatedEnqueuer{gate: make(chan struct{})}
-		c := NewCoalescer(g, CoalescerOptions{})
+		c := NewCoalescer(g, CoalescerOptions{MaxInFlight: 1})
 		first := make(chan error, 1)
 		go func() { first <- c.Append(context.Background(), ev(1)) }()
 		for len(g.snapshot()) == 0 {
@@ -132,7 +132,7 @@ func TestCoalescerSplitsPerEventErrors(t *testing.T) {
 
 func TestCoalescerDropsAppendsWhoseCallerGaveUp(t *testing.T) {
 	g := &gatedEnqueuer{gate: make(chan struct{})}
-	c := NewCoalescer(g, CoalescerOptions{})
+	c := NewCoalescer(g, CoalescerOptions{MaxInFlight: 1})
 	defer c.Close()
 	first := make(chan error, 1)
 	go func() { first <- c.Append(context.Background(), ev(1)) }()
@@ -187,5 +187,36 @@ func TestCoalescerTunesTheBatchTimeout(t *testing.T) {
 	defer c.Close()
 	if w.kw.BatchTimeout != time.Microsecond {
 		t.Fatalf("batch timeout %s, want 1µs: the Coalescer batches, the writer must send at once", w.kw.BatchTimeout)
+	}
+}
+
+// With room for two writes, a lone Append does not wait for a write
+// that is stuck (a slow partition); a third waits for one of them.
+func TestCoalescerWritesInParallelUpToMaxInFlight(t *testing.T) {
+	g := &gatedEnqueuer{gate: make(chan struct{})}
+	c := NewCoalescer(g, CoalescerOptions{MaxInFlight: 2})
+	errs := make(chan error, 3)
+	go func() { errs <- c.Append(context.Background(), ev(1)) }()
+	for len(g.snapshot()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { errs <- c.Append(context.Background(), ev(2)) }()
+	for len(g.snapshot()) < 2 {
+		time.Sleep(time.Millisecond) // the second write starts while the first is stuck
+	}
+	go func() { errs <- c.Append(context.Background(), ev(3)) }()
+	time.Sleep(20 * time.Millisecond)
+	if n := len(g.snapshot()); n != 2 {
+		t.Fatalf("%d writes started with two stuck, want 2 (MaxInFlight)", n)
+	}
+	close(g.gate)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	if n := len(g.snapshot()); n != 3 {
+		t.Fatalf("%d writes, want 3", n)
 	}
 }
