@@ -81,12 +81,12 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 				errs[p] = ctx.Err()
 				return
 			}
+			k := make([]byte, len(key))
 			errs[p] = scanPartition(ctx, client, topic, p, first[p], last[p], func(rec kafka.Record) error {
 				if rec.Key == nil || rec.Key.Len() != len(key) {
 					return nil
 				}
-				k, err := io.ReadAll(rec.Key)
-				if err != nil || !bytes.Equal(k, key) {
+				if _, err := io.ReadFull(rec.Key, k); err != nil || !bytes.Equal(k, key) {
 					return err
 				}
 				m := kafka.Message{Topic: topic, Partition: p, Offset: rec.Offset, Time: rec.Time}
@@ -131,7 +131,7 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 func scanPartition(ctx context.Context, client *kafka.Client, topic string, p int, from, to int64, fn func(kafka.Record) error, report func(int64)) error {
 	next, empty := from, 0
 	for next < to {
-		resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: next, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: fetchMaxWait})
+		resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: next, MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait})
 		if err == nil {
 			err = resp.Error
 		}

@@ -26,8 +26,15 @@ func main() {
 	topic := flag.String("topic", "", "job topic to read")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile of the rebuild here")
 	mem := flag.String("memprofile", "", "write a heap profile after the rebuild here")
+	find := flag.String("find", "", "instead of rebuilding the view, time view.FindJob of this job id")
 	flag.Parse()
-	if err := run(*brokers, *topic, *cpu, *mem); err != nil {
+	var err error
+	if *find != "" {
+		err = findJob(*brokers, *topic, *find)
+	} else {
+		err = run(*brokers, *topic, *cpu, *mem)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "viewbench:", err)
 		os.Exit(1)
 	}
@@ -88,6 +95,20 @@ func run(brokers, topic, cpu, mem string) error {
 	}
 	cancel()
 	<-done
+	return nil
+}
+
+func findJob(brokers, topic, id string) error {
+	conn := &kafkaconn.Conn{Brokers: strings.Split(brokers, ","), ClientID: "viewbench"}
+	start := time.Now()
+	var records int64
+	j, ok, err := view.FindJob(context.Background(), conn, topic, id, func(read, total int64) { records = read })
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("FindJob %s: found %v (%s, %d events) after reading %d records in %.2f s (%.0f records/s), RSS peak %.0f MiB\n",
+		id, ok, j.Status, j.Events, records, secs, float64(records)/secs, float64(statusKB("VmHWM"))/1024)
 	return nil
 }
 
