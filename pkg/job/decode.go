@@ -33,7 +33,9 @@ func fastParse(data []byte) (Event, bool) {
 	}
 	for {
 		s.space()
-		key, ok := s.plainString()
+		// The key is compared in place: making a string of every key
+		// was half of a record's allocations.
+		key, ok := s.plainBytes()
 		if !ok {
 			return e, false
 		}
@@ -45,7 +47,7 @@ func fastParse(data []byte) (Event, bool) {
 		if s.peek() == 'n' { // null: Unmarshal's rules per field type
 			return e, false
 		}
-		switch key {
+		switch string(key) {
 		case "job_id":
 			if c := s.peek(); c == '"' {
 				v, ok := s.plainString()
@@ -64,14 +66,18 @@ func fastParse(data []byte) (Event, bool) {
 				}
 				e.JobID = ID{text: string(num), numeric: true}
 			}
-		case "status", "type", "error", "worker", "group":
+		case "status":
+			v, ok := s.plainBytes()
+			if !ok {
+				return e, false
+			}
+			e.Status = internStatusBytes(v)
+		case "type", "error", "worker", "group":
 			v, ok := s.plainString()
 			if !ok {
 				return e, false
 			}
-			switch key {
-			case "status":
-				e.Status = internStatus(v)
+			switch string(key) {
 			case "type":
 				e.Type = v
 			case "error":
@@ -90,7 +96,7 @@ func fastParse(data []byte) (Event, bool) {
 			if err := t.UnmarshalJSON(s.b[start:s.i]); err != nil {
 				return e, false
 			}
-			switch key {
+			switch string(key) {
 			case "created_at":
 				e.CreatedAt = t
 			case "updated_at":
@@ -105,7 +111,7 @@ func fastParse(data []byte) (Event, bool) {
 			if !ok {
 				return e, false
 			}
-			if key == "run" {
+			if string(key) == "run" {
 				e.Run = n
 			} else {
 				e.Attempt = n
@@ -117,13 +123,13 @@ func fastParse(data []byte) (Event, bool) {
 			if !json.Valid(raw) {
 				return e, false
 			}
-			if key == "payload" {
+			if string(key) == "payload" {
 				e.Payload = json.RawMessage(bytes.Clone(raw))
 			} else {
 				e.Result = json.RawMessage(bytes.Clone(raw))
 			}
 		default:
-			if isFieldName(key) {
+			if isFieldName(string(key)) {
 				return e, false // "errors", or a case-insensitive match
 			}
 			start := s.i
@@ -143,11 +149,11 @@ func fastParse(data []byte) (Event, bool) {
 	}
 }
 
-// internStatus returns the known Status constant for v, so decoding a
-// status allocates nothing.
-func internStatus(v string) Status {
+// internStatusBytes returns the known Status constant for v, so decoding
+// a status allocates nothing.
+func internStatusBytes(v []byte) Status {
 	for _, st := range Statuses {
-		if string(st) == v {
+		if string(st) == string(v) {
 			return st
 		}
 	}
@@ -262,6 +268,16 @@ func (s *scanner) plainString() (string, bool) {
 		s.i++
 	}
 	return "", false
+}
+
+// plainBytes is plainString without making the string: the bytes
+// between the quotes, valid while s.b is.
+func (s *scanner) plainBytes() ([]byte, bool) {
+	start := s.i + 1
+	if !s.skipPlainString() {
+		return nil, false
+	}
+	return s.b[start : s.i-1], true
 }
 
 // skipPlainString is plainString without making the string: time fields

@@ -229,20 +229,29 @@ func parse(data []byte, strict bool) (Event, error) {
 			return e, err
 		}
 	}
+	// The decoders get a pointer to an Event of their own: taking e's
+	// address made every event escape to the heap, ~290 bytes a record on
+	// the fast path too.
 	if strict {
+		slow := new(Event)
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
+		if err := dec.Decode(slow); err != nil {
 			return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
 		}
 		if dec.More() {
 			return Event{}, errors.New("invalid job JSON: more than one value")
 		}
+		e = *slow
 	} else if fast, ok := fastParse(trimmed); ok {
 		// The path of every record a worker or the view reads.
 		e = fast
-	} else if err := json.Unmarshal(trimmed, &e); err != nil {
-		return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
+	} else {
+		slow := new(Event)
+		if err := json.Unmarshal(trimmed, slow); err != nil {
+			return Event{}, fmt.Errorf("invalid job JSON: %s", cleanJSONError(err))
+		}
+		e = *slow
 	}
 	if len(e.Payload) > 0 {
 		e.Payload = compactJSON(e.Payload)
