@@ -67,6 +67,10 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4) // a few partitions at a time: the broker and the CPU are shared
+	// The first partition that fails stops the others: the answer would
+	// be incomplete anyway.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, p := range ids {
 		if first[p] >= last[p] {
 			continue
@@ -82,6 +86,11 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 				return
 			}
 			k := make([]byte, len(key))
+			defer func() {
+				if errs[p] != nil {
+					cancel()
+				}
+			}()
 			errs[p] = scanPartition(ctx, client, topic, p, first[p], last[p], func(rec kafka.Record) error {
 				if rec.Key == nil || rec.Key.Len() != len(key) {
 					return nil
@@ -101,7 +110,14 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// The partition that failed first, not the ones it cancelled.
+	var failed error
+	for _, err := range errs {
+		if err != nil && (failed == nil || errors.Is(failed, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			failed = err
+		}
+	}
+	if err := failed; err != nil {
 		return Job{}, false, fmt.Errorf("finding job %s in topic %s: %w", id, topic, err)
 	}
 	if progress != nil {
