@@ -87,7 +87,7 @@ func fastParse(data []byte) (Event, bool) {
 			case "group":
 				e.Group = v
 			}
-		case "created_at", "updated_at", "retry_at", "run_at":
+		case "created_at", "updated_at", "retry_at", "run_at", "started_at":
 			start := s.i
 			if !s.skipPlainString() {
 				return e, false
@@ -105,6 +105,8 @@ func fastParse(data []byte) (Event, bool) {
 				e.RetryAt = t
 			case "run_at":
 				e.RunAt = t
+			case "started_at":
+				e.StartedAt = t
 			}
 		case "run", "attempt":
 			n, ok := smallInt(s.number())
@@ -205,7 +207,7 @@ func smallInt(b []byte) (int, bool) {
 	return n, true
 }
 
-var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "run_at", "errors", "result"}
+var fieldNames = []string{"job_id", "status", "created_at", "updated_at", "type", "payload", "run", "attempt", "error", "worker", "group", "retry_at", "run_at", "started_at", "errors", "result"}
 
 func isFieldName(key string) bool {
 	for _, f := range fieldNames {

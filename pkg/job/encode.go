@@ -50,6 +50,7 @@ func (e Event) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = appendTime(b, `,"retry_at":`, e.RetryAt)
 	b = appendTime(b, `,"run_at":`, e.RunAt)
+	b = appendTime(b, `,"started_at":`, e.StartedAt)
 	if len(e.Errors) > 0 {
 		errs, err := json.Marshal(e.Errors)
 		if err != nil {

@@ -100,6 +100,11 @@ type Event struct {
 	// RunAt, on a NEW, is when the job may run, not before: a group that
 	// reads it earlier records SCHEDULED and waits in the delay topic.
 	RunAt time.Time `json:"run_at,omitzero"`
+	// StartedAt, on an event that ends an attempt (DONE, FAILED, DEAD,
+	// CANCELED), is when that attempt started: workers write RUNNING only
+	// for attempts still running after a second, so without it a short
+	// attempt's duration would be unknown.
+	StartedAt time.Time `json:"started_at,omitzero"`
 	// Errors, on a NEW that releases a retry, are the earlier attempts'
 	// errors of this run, so the dead letter of a last attempt has all.
 	Errors []AttemptError `json:"errors,omitempty"`

@@ -9,12 +9,14 @@ import (
 
 // Run durations per job type, for the console's duration chart.
 //
-// A duration is the time from an attempt's RUNNING event to the event
-// that ends that attempt (DONE, FAILED, DEAD or CANCELED of the same job,
-// group, run and attempt), by the events' own times, so a restarted view
-// replaying the topic draws the same chart. Attempts that end before the
-// worker writes RUNNING (it does so only for attempts still running after
-// a second) have no duration.
+// A duration is the time from an attempt's start to the event that ends
+// that attempt (DONE, FAILED, DEAD or CANCELED), by the events' own
+// times, so a restarted view replaying the topic draws the same chart.
+// The start is the ending event's started_at, which workers write; for
+// events without one (older workers, other producers) it is the RUNNING
+// event of the same job, group, run and attempt, which workers write only
+// for attempts still running after a second, so such short attempts have
+// no duration.
 //
 // Memory is bounded whatever the traffic: per type and 30 s bucket one
 // log-scale histogram of durationBins counters, at most maxDurationTypes
@@ -229,7 +231,14 @@ func (v *View) recordFinishLocked(e *entry, ev job.Event, at int64) {
 	if ev.Group != "" {
 		v.groupRates.add(v.groupIndex(ev.Group), at, nowSec)
 	}
-	if started, ok := v.runningAtLocked(e, ev.Group, int32(ev.Run), int32(ev.Attempt)); ok && at != 0 {
+	if at == 0 {
+		return
+	}
+	started, ok := unixNano(ev.StartedAt), !ev.StartedAt.IsZero()
+	if !ok {
+		started, ok = v.runningAtLocked(e, ev.Group, int32(ev.Run), int32(ev.Attempt))
+	}
+	if ok && started <= at {
 		v.durations.add(v.typOf(e), time.Duration(at-started), at, nowSec)
 	}
 }

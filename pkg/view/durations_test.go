@@ -182,3 +182,23 @@ func TestGroupRates(t *testing.T) {
 		t.Fatalf("GroupRates = %v, want %v", got, want)
 	}
 }
+
+// TestDurationsFromStartedAt: an attempt shorter than a second has no
+// RUNNING event; its ending event's started_at gives the duration.
+func TestDurationsFromStartedAt(t *testing.T) {
+	now := t0.Add(time.Hour)
+	v := New(Options{Now: func() time.Time { return now }})
+	start := now.Add(-time.Minute)
+	for i := range 50 {
+		jid := id(t, fmt.Sprint(i))
+		v.Apply(job.Event{JobID: jid, Status: job.StatusNew, Type: "quick", UpdatedAt: start.Add(-time.Second)}, Record{})
+		v.Apply(job.Event{JobID: jid, Status: job.StatusDone, Group: "g", Attempt: 1, Worker: "w", StartedAt: start, UpdatedAt: start.Add(20 * time.Millisecond)}, Record{})
+	}
+	d := v.Durations()
+	if len(d.Types) != 1 || d.Types[0].Type != "quick" || d.Types[0].Count != 50 {
+		t.Fatalf("durations = %+v, want 50 of type quick", d.Types)
+	}
+	if !near(d.Types[0].P50Ms, 20) {
+		t.Errorf("p50 = %.1f ms, want ~20", d.Types[0].P50Ms)
+	}
+}
