@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/deadletter"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
 	"github.com/jobctl/jobctl/pkg/ledger"
@@ -33,16 +34,19 @@ func Retryable(st job.Status) bool {
 type Controller struct {
 	control *Writer
 	jobs    *ledger.Writer
+	letters *deadletter.Writer
 	now     func() time.Time
 }
 
 // NewController returns a controller of jobTopic.
 func NewController(conn *kafkaconn.Conn, jobTopic string) *Controller {
-	return &Controller{control: NewWriter(conn, jobTopic), jobs: ledger.NewWriter(conn, jobTopic), now: time.Now}
+	return &Controller{control: NewWriter(conn, jobTopic), jobs: ledger.NewWriter(conn, jobTopic), letters: deadletter.NewWriter(conn, jobTopic), now: time.Now}
 }
 
 // Close closes the writers.
-func (c *Controller) Close() error { return errors.Join(c.control.Close(), c.jobs.Close()) }
+func (c *Controller) Close() error {
+	return errors.Join(c.control.Close(), c.jobs.Close(), c.letters.Close())
+}
 
 // Cancel cancels j's current run: a worker that has not started it never
 // does, a running attempt's context is cancelled, and the run ends
@@ -57,6 +61,8 @@ func (c *Controller) Cancel(ctx context.Context, j view.Job) error {
 // Retry starts a new run of a FAILED, DEAD or CANCELED job: a NEW with
 // run+1 (same id, type and payload, for every group) in the job's
 // partition. It returns that NEW; other statuses are an ErrConflict.
+// Retrying a DEAD job also marks its dead letter as replayed, so a later
+// `dlq replay --all` does not run the job yet again.
 func (c *Controller) Retry(ctx context.Context, j view.Job) (job.Event, error) {
 	if !Retryable(j.Status) {
 		return job.Event{}, fmt.Errorf("job %s is %s: %w (only FAILED, DEAD and CANCELED jobs can be retried)", j.ID, j.Status, ErrConflict)
@@ -65,6 +71,15 @@ func (c *Controller) Retry(ctx context.Context, j view.Job) (job.Event, error) {
 	ev := job.Event{JobID: j.ID, Status: job.StatusNew, Type: j.Type, Payload: j.Payload, Run: j.Run + 1, CreatedAt: at, UpdatedAt: at}
 	if err := c.jobs.AppendTo(ctx, j.Partition, ev); err != nil {
 		return job.Event{}, fmt.Errorf("writing run %d of job %s: %w", ev.Run, j.ID, err)
+	}
+	if j.Status == job.StatusDead {
+		marker := deadletter.Letter{
+			Kind: deadletter.KindReplayed, JobID: j.ID, Run: j.Run, Type: j.Type,
+			Reason: fmt.Sprintf("retried as run %d at %s", ev.Run, at.Format(time.RFC3339Nano)),
+		}
+		if err := c.letters.Write(ctx, marker); err != nil {
+			return ev, fmt.Errorf("run %d of job %s is written, but marking its dead letter as replayed failed (a later dlq replay would run it again): %w", ev.Run, j.ID, err)
+		}
 	}
 	return ev, nil
 }

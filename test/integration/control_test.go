@@ -143,6 +143,23 @@ func TestControlCancelAndRetry(t *testing.T) {
 		for _, e := range []job.Event{fail, q1} {
 			wkWaitUntil(t, 30*time.Second, id(e)+" run 1 to be DONE", func() bool { return hasStatus(ctlEvents(t, tgt, topic, id(e)), job.StatusDone, 1) })
 		}
+		// The retried DEAD job's dead letter counts as replayed: a replay
+		// of all dead jobs would not run it a third time.
+		r = mustJobctl(t, tgt, "-t", topic, "-o", "json", "dlq", "replay", "--all", "--dry-run")
+		var plan struct {
+			Replayed []struct {
+				JobID json.RawMessage `json:"job_id"`
+			} `json:"replayed"`
+			AlreadyReplayed []struct {
+				JobID json.RawMessage `json:"job_id"`
+			} `json:"already_replayed"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &plan); err != nil {
+			t.Fatalf("dlq replay --dry-run output: %v\n%s", err, r.Stdout)
+		}
+		if len(plan.Replayed) != 0 || len(plan.AlreadyReplayed) != 1 || !strings.Contains(string(plan.AlreadyReplayed[0].JobID), id(fail)) {
+			t.Errorf("after retrying the DEAD job, dlq replay --all would do: %s", r.Stdout)
+		}
 		var got struct {
 			Status  string `json:"status"`
 			Run     int    `json:"run"`
