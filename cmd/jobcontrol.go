@@ -71,7 +71,7 @@ func runJobControl(ctx context.Context, app *App, ids []string, do func(context.
 			return usageErrorf("job id %q: %v", id, err)
 		}
 	}
-	lookup, err := jobLookup(ctx, app, len(ids))
+	lookup, err := jobLookup(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -107,15 +107,14 @@ func runJobControl(ctx context.Context, app *App, ids []string, do func(context.
 }
 
 // jobLookup returns how cancel and retry find the jobs they act on: a
-// running serve's view when there is one (as for 'jobs get'), else, for
-// one id, a read of the topic that decodes only that job's records, and
-// for several, one job view of the whole topic.
-func jobLookup(ctx context.Context, app *App, n int) (func(context.Context, string) (view.Job, bool, error), error) {
+// running serve's view when there is one (as for 'jobs get'), else one
+// job view of the whole topic.
+func jobLookup(ctx context.Context, app *App) (func(context.Context, string) (view.Job, bool, error), error) {
 	srv, err := app.server(ctx, &readSourceOptions{})
 	if err != nil {
 		return nil, err
 	}
-	if srv != nil || n == 1 {
+	if srv != nil {
 		return func(ctx context.Context, id string) (view.Job, bool, error) {
 			return findJob(ctx, app, srv, id)
 		}, nil

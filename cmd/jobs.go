@@ -21,9 +21,9 @@ func newJobsCmd(app *App) *cobra.Command {
 		Long: `List and inspect jobs. 'list' and 'get', and 'cancel' and 'retry' to find
 the jobs they act on, ask a running 'jobctl serve' when one is configured
 (server.url) or answers at api.addr for the same topic. Otherwise 'get'
-(and 'cancel'/'retry' of one id) reads the topic decoding only that job's
-records, and 'list' reads the whole topic into a job view (the same one
-'jobctl serve' keeps); either waits until it has read every partition to
+reads the topic decoding only that job's records, and the others read the
+whole topic into a job view (the same one 'jobctl serve' keeps); either
+waits until it has read every partition to
 its current end, prints, and exits. No consumer group is used and nothing
 is committed, so it never disturbs the workers.
 'cancel' and 'retry' write: a record to the control topic, a new run to
