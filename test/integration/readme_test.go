@@ -3,9 +3,12 @@ package integration
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,9 @@ import (
 //     output: each of its lines must appear in the block's output, in
 //     order ("..." lines stand for anything).
 // `jobctl` is the binary under test; JOBCTL_BROKERS points at the target
-// and JOBCTL_TOPIC at a fresh topic, so the examples run unmodified.
+// and JOBCTL_TOPIC at a fresh topic, so the examples run unmodified, but
+// for the consumer groups' names, which get a suffix per run (groups are
+// cluster-wide; see readmeGroups).
 
 type readmeBlock struct {
 	Line   int
@@ -76,9 +81,12 @@ func parseReadme(t *testing.T, path string) []readmeBlock {
 }
 
 // missingOutput returns the first documented line not found, in order.
+// Runs of spaces count as one: table columns are as wide as their widest
+// cell, and the groups' names differ per run (see readmeGroups).
 func missingOutput(want []string, got string) string {
-	rest := got
+	rest := squeezeSpaces(got)
 	for _, w := range want {
+		w = squeezeSpaces(w)
 		i := strings.Index(rest, w)
 		if i < 0 {
 			return w
@@ -86,6 +94,25 @@ func missingOutput(want []string, got string) string {
 		rest = rest[i+len(w):]
 	}
 	return ""
+}
+
+var spaces = regexp.MustCompile(`[ \t]+`)
+
+func squeezeSpaces(s string) string { return spaces.ReplaceAllString(s, " ") }
+
+// readmeGroups are the consumer groups the README's examples use.
+// Groups are cluster-wide, so on a shared Kafka two runs at once (two
+// people running the suite) would be members of one group and take each
+// other's partitions: each run renames them with a suffix of its own in
+// the scripts and back in their output.
+var readmeGroups = regexp.MustCompile(`\b(job-workers|billing|audit)\b`)
+
+func renameGroups(script, suffix string) string {
+	return readmeGroups.ReplaceAllString(script, "${1}"+suffix)
+}
+
+func restoreGroups(out, suffix string) string {
+	return regexp.MustCompile(`\b(job-workers|billing|audit)`+regexp.QuoteMeta(suffix)).ReplaceAllString(out, "$1")
 }
 
 func TestReadmeExamples(t *testing.T) {
@@ -96,7 +123,11 @@ func TestReadmeExamples(t *testing.T) {
 	binDir := filepath.Dir(jobctlBin)
 	forEachBroker(t, func(t *testing.T, tgt Target) {
 		work := t.TempDir()
+		var rnd [4]byte
+		_, _ = rand.Read(rnd[:])
+		suffix := "-" + hex.EncodeToString(rnd[:])
 		env := append(os.Environ(),
+			"JOBCTL_GROUP_ID=job-workers"+suffix,
 			"PATH="+binDir+":"+os.Getenv("PATH"),
 			"JOBCTL_BROKERS="+strings.Join(tgt.Brokers, ","),
 			"JOBCTL_TOPIC="+uniqueName(t, "readme"),
@@ -105,15 +136,16 @@ func TestReadmeExamples(t *testing.T) {
 		)
 		for _, b := range blocks {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			c := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", b.Script)
+			c := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", renameGroups(b.Script, suffix))
 			c.Dir, c.Env = work, env
 			c.WaitDelay = 5 * time.Second
-			out, err := c.CombinedOutput()
+			raw, err := c.CombinedOutput()
 			cancel()
+			out := restoreGroups(string(raw), suffix)
 			if err != nil {
 				t.Fatalf("README.md:%d: example failed: %v\n--- script\n%s--- output\n%s", b.Line, err, b.Script, out)
 			}
-			if miss := missingOutput(b.Output, string(out)); miss != "" {
+			if miss := missingOutput(b.Output, out); miss != "" {
 				t.Fatalf("README.md:%d: documented output %q not found\n--- script\n%s--- output\n%s", b.Line, miss, b.Script, out)
 			}
 		}
