@@ -364,19 +364,16 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 	if err := r.SetOffset(from); err != nil {
 		return err
 	}
-	// A range can end in offsets that hold no record (compacted away,
-	// transaction markers): a wait that finds nothing more while the
-	// reader is past the range ends the scan. A slow fetch (a loaded
-	// broker) is waited for: giving up early would run again every job
-	// the history would have shown done. One wait window serves many
-	// fetches (a context and a timer per record were a tenth of a fresh
-	// group's allocations); it is renewed when it ends.
-	var win waitWindow
-	win.renew(ctx, 5*time.Second)
-	defer win.cancel()
 	n, stalls := 0, 0
 	for {
-		m, err := r.FetchMessage(win.ctx)
+		// A range can end in offsets that hold no record (compacted
+		// away, transaction markers): a fetch that finds nothing more
+		// while the reader is past the range ends the scan.
+		// A slow fetch (a loaded broker) is waited for: giving up early
+		// would run again every job the history would have shown done.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := r.FetchMessage(fctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				if n > 0 && r.Offset() >= to {
@@ -384,7 +381,6 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 				}
 				stalls++
 				p.log.Debug("reading the partition's history: still waiting", "from", from, "to", to, "read", n, "waits", stalls)
-				win.renew(ctx, 5*time.Second)
 				continue
 			}
 			return fmt.Errorf("reading offsets %d to %d: %w", from, to, err)
@@ -399,19 +395,6 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 	}
 	p.log.Debug("read the partition's history", "from", from, "to", to, "records", n, "took", time.Since(started).Round(time.Millisecond))
 	return nil
-}
-
-// waitWindow is a context that ends after a while, renewed by hand.
-type waitWindow struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-}
-
-func (w *waitWindow) renew(parent context.Context, d time.Duration) {
-	if w.cancel != nil {
-		w.cancel()
-	}
-	w.ctx, w.cancel = context.WithTimeout(parent, d)
 }
 
 // offsetRange returns the first and the end offset of partition id.
