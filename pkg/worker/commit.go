@@ -40,10 +40,6 @@ func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 		}
 		c := p.tracker.Committable()
 		off, moved := c[p.id]
-		meta := metaOpen
-		if final && !p.tracker.DoneAbove(p.id) {
-			meta = metaClean
-		}
 		if !moved {
 			if !final {
 				continue
@@ -52,6 +48,12 @@ func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 			if off < 0 {
 				continue
 			}
+		}
+		// Clean: nothing this owner finished lies above off, and off is
+		// past what earlier owners may have finished (cleanFrom).
+		meta := metaOpen
+		if final && !p.tracker.DoneAbove(p.id) && off >= p.cleanFrom.Load() {
+			meta = metaClean
 		}
 		offsets[p.id] = group.Offset{Offset: off, Metadata: meta}
 	}

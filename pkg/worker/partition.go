@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/jobctl/jobctl/pkg/backoff"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,12 @@ type partition struct {
 	lost    atomic.Bool
 
 	seen *seenJobs // used by the fetcher goroutine only
+
+	// cleanFrom is the lowest committed offset a hand-over may call
+	// clean: below it, earlier owners may have finished jobs this owner
+	// has not passed yet (the history it was told to read ahead). Until
+	// the history scan knows that range it is math.MaxInt64: never clean.
+	cleanFrom atomic.Int64
 }
 
 func (w *Worker) newPartition(id int, committed int64) *partition {
@@ -69,6 +76,7 @@ func (w *Worker) newPartition(id int, committed int64) *partition {
 		seen:    newSeenJobs(w.cfg.DedupWindow),
 	}
 	p.idle = sync.NewCond(&p.mu)
+	p.cleanFrom.Store(math.MaxInt64)
 	p.fetchCtx, p.stopFetch = context.WithCancel(context.Background())
 	p.handlerCtx, p.cancelHandler = context.WithCancel(w.handlerCtx)
 	p.tracker.Assign(id, committed)
@@ -113,6 +121,12 @@ func (p *partition) runningJobs() int {
 func (p *partition) start(committed int64, metadata string, fresh int64) {
 	if committed < 0 && p.w.cfg.From == FromLatest {
 		p.tracker.startAt(p.id, fresh)
+	}
+	switch {
+	case !p.seen.enabled():
+		p.cleanFrom.Store(-1) // nothing is read ahead, by anyone
+	case committed >= 0 && metadata == metaClean:
+		p.cleanFrom.Store(committed) // nothing finished above it
 	}
 	go p.recordLoop()
 	go func() {
@@ -342,6 +356,11 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 	if metadata != metaClean {
 		to = min(end, committed+int64(w.cfg.DedupWindow))
 	}
+	// Up to to, earlier owners may have finished jobs: a hand-over
+	// below it is not clean, whether or not this scan gets there (a
+	// revocation during the scan committed "clean" at the old offset,
+	// and the next owner ran again what the dead one had finished).
+	p.cleanFrom.Store(max(to, committed))
 	if from >= to {
 		return nil
 	}
