@@ -49,13 +49,7 @@ func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 				continue
 			}
 		}
-		// Clean: nothing this owner finished lies above off, and off is
-		// past what earlier owners may have finished (cleanFrom).
-		meta := metaOpen
-		if final && !p.tracker.DoneAbove(p.id) && off >= p.cleanFrom.Load() {
-			meta = metaClean
-		}
-		offsets[p.id] = group.Offset{Offset: off, Metadata: meta}
+		offsets[p.id] = group.Offset{Offset: off, Metadata: p.commitMetadata(final, off)}
 	}
 	if len(offsets) == 0 {
 		return
@@ -84,4 +78,14 @@ func (w *Worker) commit(ctx context.Context, ps []*partition, final bool) {
 		p.tracker.MarkCommitted(plain)
 	}
 	w.log.Debug("committed offsets", "offsets", plain)
+}
+
+// commitMetadata is the metadata of a commit of p at off: clean only for
+// a hand-over (final) when nothing this owner finished lies above off
+// and off is past what earlier owners may have finished (cleanFrom).
+func (p *partition) commitMetadata(final bool, off int64) string {
+	if final && !p.tracker.DoneAbove(p.id) && off >= p.cleanFrom.Load() {
+		return metaClean
+	}
+	return metaOpen
 }

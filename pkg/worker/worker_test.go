@@ -326,3 +326,31 @@ func TestIdleTimeoutWaitsForHistoryScan(t *testing.T) {
 	cancel(nil)
 	<-done
 }
+
+// TestHandOverIsCleanOnlyPastInheritedHistory: a partition whose earlier
+// owner may have finished jobs up to an offset (the read-ahead of an
+// "open" commit) is handed over clean only once this owner's committed
+// offset is past it; until the history scan knows that range, never.
+func TestHandOverIsCleanOnlyPastInheritedHistory(t *testing.T) {
+	w := &Worker{cfg: Config{DedupWindow: 100}, log: slog.New(slog.DiscardHandler), handlerCtx: context.Background()}
+	p := w.newPartition(3, 10)
+	if got := p.commitMetadata(true, 10); got != metaOpen {
+		t.Fatalf("before the scan knows the inherited range: %q, want open", got)
+	}
+	p.cleanFrom.Store(50) // the scan: earlier owners may have finished jobs below 50
+	if got := p.commitMetadata(true, 10); got != metaOpen {
+		t.Fatalf("revoked at 10 with history up to 50 unread: %q, want open", got)
+	}
+	if got := p.commitMetadata(true, 50); got != metaClean {
+		t.Fatalf("committed past the inherited range, nothing done above: %q, want clean", got)
+	}
+	if got := p.commitMetadata(false, 50); got != metaOpen {
+		t.Fatalf("a periodic commit: %q, want open", got)
+	}
+	p.tracker.Fetched(3, 50)
+	p.tracker.Fetched(3, 51)
+	p.tracker.Completed(3, 51) // done above a gap
+	if got := p.commitMetadata(true, 50); got != metaOpen {
+		t.Fatalf("a job done above the committed offset: %q, want open", got)
+	}
+}
