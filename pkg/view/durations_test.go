@@ -201,4 +201,9 @@ func TestDurationsFromStartedAt(t *testing.T) {
 	if !near(d.Types[0].P50Ms, 20) {
 		t.Errorf("p50 = %.1f ms, want ~20", d.Types[0].P50Ms)
 	}
+	// The job's history says when the attempt started.
+	j, _ := v.Get("7")
+	if len(j.History) != 2 || !j.History[1].StartedAt.Equal(start) || !j.History[0].StartedAt.IsZero() {
+		t.Errorf("history = %+v, want the DONE to carry started_at %s", j.History, start)
+	}
 }

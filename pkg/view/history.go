@@ -12,6 +12,8 @@ import (
 //	status (1 byte)
 //	at: zigzag varint, relative to the previous event's (to 0 for the first)
 //	run, attempt: uvarint
+//	took: uvarint microseconds since the attempt started, plus one (0:
+//	unknown; only events that end an attempt carry a started_at)
 //	group, worker: a string reference (see appendStrRef)
 //	error: uvarint length, then its bytes
 //
@@ -27,6 +29,7 @@ type hist struct {
 	at      int64
 	run     int32
 	attempt int32
+	took    int64 // microseconds the attempt ran, +1 (0: unknown)
 	status  uint8
 	group   strRef
 	worker  strRef
@@ -56,7 +59,7 @@ func (r strRef) rawBytes() []byte {
 }
 
 func (h *hist) equal(o *hist) bool {
-	return h.at == o.at && h.run == o.run && h.attempt == o.attempt && h.status == o.status &&
+	return h.at == o.at && h.run == o.run && h.attempt == o.attempt && h.took == o.took && h.status == o.status &&
 		h.group.equal(o.group) && h.worker.equal(o.worker) && string(h.err) == string(o.err)
 }
 
@@ -80,6 +83,7 @@ func appendHist(b []byte, prevAt int64, h *hist) []byte {
 	b = binary.AppendVarint(b, h.at-prevAt)
 	b = binary.AppendUvarint(b, uint64(uint32(h.run)))
 	b = binary.AppendUvarint(b, uint64(uint32(h.attempt)))
+	b = binary.AppendUvarint(b, uint64(h.took))
 	b = appendStrRef(b, h.group)
 	b = appendStrRef(b, h.worker)
 	b = binary.AppendUvarint(b, uint64(len(h.err)))
@@ -126,6 +130,7 @@ func (r *histReader) next(h *hist) bool {
 	r.prev = h.at
 	h.run = int32(uint32(r.uvarint()))
 	h.attempt = int32(uint32(r.uvarint()))
+	h.took = int64(r.uvarint())
 	h.group = r.strRef()
 	h.worker = r.strRef()
 	en := int(r.uvarint())

@@ -110,6 +110,9 @@ type HistoryEntry struct {
 	Group   string     `json:"group,omitempty"`
 	Worker  string     `json:"worker,omitempty"`
 	Error   string     `json:"error,omitempty"`
+	// StartedAt, on an event that ends an attempt, is when the attempt
+	// started (to the microsecond), when the worker said so.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Counts are the number of jobs per current status.
@@ -472,6 +475,9 @@ func (v *View) applyLocked(ev job.Event, rec Record) {
 	}
 	at := unixNano(ev.UpdatedAt)
 	h := hist{at: at, group: v.groupRef(ev.Group), worker: v.nameRef(ev.Worker), err: []byte(ev.Error), run: int32(ev.Run), attempt: int32(ev.Attempt), status: st}
+	if started := unixNano(ev.StartedAt); started != 0 && at >= started {
+		h.took = (at-started)/int64(time.Microsecond) + 1
+	}
 
 	text := ev.JobID.String()
 	num, isInt := intID(text)
@@ -645,8 +651,12 @@ func (v *View) toJob(e *entry, withHistory bool) Job {
 		var h hist
 		j.History = make([]HistoryEntry, 0, histCount(e.history))
 		for r.next(&h) {
-			j.History = append(j.History, HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Run: int(h.run), Attempt: int(h.attempt),
-				Group: refName(h.group, v.groupNames), Worker: refName(h.worker, v.names.names), Error: string(h.err)})
+			he := HistoryEntry{Status: job.Statuses[h.status], At: fromNano(h.at), Run: int(h.run), Attempt: int(h.attempt),
+				Group: refName(h.group, v.groupNames), Worker: refName(h.worker, v.names.names), Error: string(h.err)}
+			if h.took > 0 && h.at != 0 {
+				he.StartedAt = fromNano(h.at - (h.took-1)*int64(time.Microsecond))
+			}
+			j.History = append(j.History, he)
 		}
 	}
 	return j
