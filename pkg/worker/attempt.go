@@ -176,7 +176,8 @@ func (w *Worker) callHandler(ctx context.Context, ev job.Event) (json.RawMessage
 func (w *Worker) outcomeOf(t *task, ev job.Event, pol Policy, err error, started, ended time.Time) *outcome {
 	o := &outcome{task: t, offset: t.offset, started: started, ended: ended}
 	ev.UpdatedAt = ended.UTC()
-	ev.Payload = nil // the NEW holds it; follow-up events stay small
+	ev.StartedAt = started.UTC() // the view's durations: RUNNING is written only for attempts past a second
+	ev.Payload = nil             // the NEW holds it; follow-up events stay small
 	if err == nil {
 		ev.Status = job.StatusDone
 		ev.Error = ""

@@ -140,6 +140,9 @@ func (w *Worker) cancelledOutcome(t *task, ev job.Event, started, ended time.Tim
 	ev.Error = errCancelled.Error()
 	ev.UpdatedAt = ended.UTC()
 	ev.Payload = nil
+	if ran {
+		ev.StartedAt = started.UTC()
+	}
 	t.p.log.Info("job cancelled", "job_id", ev.JobID, "run", ev.Run, "attempt", ev.Attempt, "was_running", ran)
 	return &outcome{task: t, offset: t.offset, event: ev, started: started, ended: ended, notStarted: !ran}
 }
