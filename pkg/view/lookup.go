@@ -100,9 +100,11 @@ func FindJob(ctx context.Context, conn *kafkaconn.Conn, topic, id string, progre
 				}
 				m := kafka.Message{Topic: topic, Partition: p, Offset: rec.Offset, Time: rec.Time}
 				if rec.Value != nil {
-					if m.Value, err = io.ReadAll(rec.Value); err != nil {
+					value, err := io.ReadAll(rec.Value) // err is this goroutine's, not FindJob's
+					if err != nil {
 						return err
 					}
+					m.Value = value
 				}
 				found[p] = append(found[p], m)
 				return nil
