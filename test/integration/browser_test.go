@@ -49,6 +49,61 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
+// startBrowser starts headless Chromium for the rest of the test (at most
+// timeout) and returns its context and a function listing the page's
+// uncaught exceptions and console.error/assert calls so far.
+func startBrowser(t *testing.T, chrome string, timeout time.Duration) (context.Context, func() []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1360, 1000),
+	)
+	t.Cleanup(cancelAlloc)
+	var (
+		mu       sync.Mutex
+		jsErrors []string
+	)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			jsErrors = append(jsErrors, fmt.Sprintf("%s (line %d)", desc, d.LineNumber))
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert {
+				jsErrors = append(jsErrors, fmt.Sprintf("console.%s %v", e.Type, e.Args))
+			}
+		}
+	}))
+	t.Cleanup(cancelBrowser)
+	// The first Run starts the browser, and lives as long as bctx: it
+	// must not carry a step's deadline.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return bctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(jsErrors)
+	}
+}
+
 // TestDashboardInBrowser opens the dashboard in headless Chromium,
 // submits a job through its form and watches the live table show it DONE
 // once a real worker (`jobctl consume`) processed it; then it checks that
@@ -64,58 +119,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		s.waitReady(t)
 		startConsumer(t, tgt, topic, uniqueName(t, "g"))
 
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-			chromedp.ExecPath(chrome),
-			chromedp.Flag("headless", true),
-			chromedp.Flag("no-sandbox", true),
-			chromedp.Flag("disable-gpu", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("no-first-run", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1360, 1000),
-		)
-		defer cancelAlloc()
-		var (
-			mu       sync.Mutex
-			jsErrors []string
-		)
-		bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch e := ev.(type) {
-			case *runtime.EventExceptionThrown:
-				d := e.ExceptionDetails
-				desc := d.Text
-				if d.Exception != nil {
-					desc += " " + d.Exception.Description
-				}
-				jsErrors = append(jsErrors, fmt.Sprintf("%s (line %d)", desc, d.LineNumber))
-			case *runtime.EventConsoleAPICalled:
-				if e.Type == runtime.ConsoleAPICalledTypeError {
-					jsErrors = append(jsErrors, fmt.Sprintf("console.error %v", e.Args))
-				}
-			}
-		}))
-		defer cancelBrowser()
-
-		// The first Run starts the browser, and lives as long as bctx: it
-		// must not carry a step's deadline.
-		if err := chromedp.Do(bctx); err != nil {
-			t.Fatalf("starting chromium: %v", err)
-		}
+		bctx, jsErrors := startBrowser(t, chrome, 3*time.Minute)
 
 		id := strconv.FormatInt(time.Now().UnixNano()%1e9+1e9, 10)
 		row := `#jobs tr[data-id="` + id + `"]`
-		d := &dashboardDriver{t: t, ctx: bctx, s: s, jobID: id, row: row, jsErrors: func() []string {
-			mu.Lock()
-			defer mu.Unlock()
-			return slices.Clone(jsErrors)
-		}}
+		d := &dashboardDriver{t: t, ctx: bctx, s: s, jobID: id, row: row, jsErrors: jsErrors}
 		d.run(
 			step("open the dashboard", chromedp.Navigate(s.URL+"/")),
 			step("wait for the event stream to open (#live.ok)", chromedp.WaitVisible(chromedp.CSS("#live.ok"))),

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/jobctl/jobctl/pkg/job"
@@ -395,52 +392,8 @@ type consoleBrowser struct {
 
 func newConsoleBrowser(t *testing.T, chrome string, s *serveProc) *consoleBrowser {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	t.Cleanup(cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 1000),
-	)
-	t.Cleanup(cancelAlloc)
-	var (
-		mu       sync.Mutex
-		jsErrors []string
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := e.ExceptionDetails
-			desc := d.Text
-			if d.Exception != nil {
-				desc += " " + d.Exception.Description
-			}
-			jsErrors = append(jsErrors, fmt.Sprintf("%s (line %d)", desc, d.LineNumber))
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert {
-				jsErrors = append(jsErrors, fmt.Sprintf("console.%s %v", e.Type, e.Args))
-			}
-		}
-	}))
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return &consoleBrowser{dashboardDriver: &dashboardDriver{t: t, ctx: bctx, s: s, jobID: consoleBigID, row: "#job-body", jsErrors: func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(jsErrors)
-	}}}
+	bctx, jsErrors := startBrowser(t, chrome, 6*time.Minute)
+	return &consoleBrowser{dashboardDriver: &dashboardDriver{t: t, ctx: bctx, s: s, jobID: consoleBigID, row: "#job-body", jsErrors: jsErrors}}
 }
 
 // poll is a step that waits until the JavaScript expression is true.
