@@ -115,9 +115,9 @@ func completionContext(app *App, cmd *cobra.Command) (ctx context.Context, cance
 	return ctx, cancel, true
 }
 
-// completeTopics completes the cluster's topic names (internal ones
-// only when asked for with "__").
-func completeTopics(app *App) cobra.CompletionFunc {
+// completeFromBroker completes with the names list asks the cluster for
+// (nothing when the broker does not answer within completionTimeout).
+func completeFromBroker(app *App, list func(ctx context.Context, a *admin.Admin, toComplete string) []string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		ctx, cancel, ok := completionContext(app, cmd)
 		if !ok {
@@ -128,30 +128,29 @@ func completeTopics(app *App) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		topics, _ := admin.New(conn.Client()).ListTopics(ctx, strings.HasPrefix(toComplete, "__"))
+		return withPrefix(list(ctx, admin.New(conn.Client()), toComplete), toComplete, nil), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeTopics completes the cluster's topic names (internal ones
+// only when asked for with "__").
+func completeTopics(app *App) cobra.CompletionFunc {
+	return completeFromBroker(app, func(ctx context.Context, a *admin.Admin, toComplete string) []string {
+		topics, _ := a.ListTopics(ctx, strings.HasPrefix(toComplete, "__"))
 		names := make([]string, len(topics))
 		for i, t := range topics {
 			names[i] = t.Topic
 		}
-		return withPrefix(names, toComplete, nil), cobra.ShellCompDirectiveNoFileComp
-	}
+		return names
+	})
 }
 
 // completeGroups completes the cluster's consumer group ids.
 func completeGroups(app *App) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		ctx, cancel, ok := completionContext(app, cmd)
-		if !ok {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer cancel()
-		conn, err := app.Conn()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		ids, _ := admin.New(conn.Client()).GroupIDs(ctx)
-		return withPrefix(ids, toComplete, nil), cobra.ShellCompDirectiveNoFileComp
-	}
+	return completeFromBroker(app, func(ctx context.Context, a *admin.Admin, _ string) []string {
+		ids, _ := a.GroupIDs(ctx)
+		return ids
+	})
 }
 
 // completeJobIDs completes job ids from a running serve (server.url, or
