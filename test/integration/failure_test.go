@@ -47,7 +47,7 @@ func TestBrokerLossOnThreeNodeCluster(t *testing.T) {
 
 	topic := uniqueName(t, "loss")
 	mustJobctl(t, tgt, "-t", topic, "topic", "create", "--partitions", "3", "--replication-factor", "3",
-		"--config", "min.insync.replicas=2")
+		"--topic-config", "min.insync.replicas=2")
 
 	group := uniqueName(t, "g")
 	var workers []*wkProc
