@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -178,24 +177,10 @@ func TestDevRefusesForeignDataDir(t *testing.T) {
 // runs the scheduler of periodic schedules.
 func TestDevDemoShowsFailures(t *testing.T) {
 	xdg := t.TempDir()
-	c := exec.Command(jobctlBin, "dev", "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0",
+	c, line := startForFirstLineEnv(t, []string{"XDG_DATA_HOME=" + xdg, "JOBCTL_CONSUME_PROCESSED_LOG=processed.log"},
+		"dev", "--broker-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0",
 		"--demo-rate", "20", "--log-format", "json",
 		"--route", `demo=exec:echo '{"by": "route"}'`, "--route", "*=default", "--sleep", "0s")
-	c.Dir = t.TempDir()
-	c.Env = append(os.Environ(), "XDG_DATA_HOME="+xdg, "JOBCTL_CONSUME_PROCESSED_LOG=processed.log")
-	c.Stderr = os.Stderr
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading dev's first line: %v", err)
-	}
 	dataDir := filepath.Join(xdg, "jobctl", "dev")
 	if !strings.Contains(line, "data "+dataDir) {
 		t.Fatalf("dev's data dir is not %s: %q", dataDir, line)

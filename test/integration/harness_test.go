@@ -251,8 +251,16 @@ func readTopic(t *testing.T, tgt Target, topic string) []kafka.Message {
 // the first line it prints (long-running commands print their address).
 func startForFirstLine(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return startForFirstLineEnv(t, nil, args...)
+}
+
+// startForFirstLineEnv is startForFirstLine with env added to the
+// environment.
+func startForFirstLineEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	c := exec.Command(jobctlBin, args...)
 	c.Dir = t.TempDir()
+	c.Env = append(os.Environ(), env...)
 	c.Stderr = os.Stderr
 	out, err := c.StdoutPipe()
 	if err != nil {
