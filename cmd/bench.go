@@ -15,7 +15,8 @@ import (
 )
 
 type benchOptions struct {
-	Embedded bool
+	Embedded   bool
+	CPUProfile string
 	bench.Config
 }
 
@@ -77,10 +78,13 @@ stopped; "lost" counts latency jobs whose DONE did not arrive within 10 s.`,
 		Example: `  jobctl bench
   jobctl bench --embedded --count 100000
   jobctl bench --count 3000000 --concurrency 16 --latency-duration 0
+  jobctl bench --embedded --latency-duration 0 --cpuprofile bench.pprof
   jobctl bench --workers 3 --partitions 12 --latency-rate 5000 -o json
   jobctl -b 127.0.0.1:9094,127.0.0.1:9096,127.0.0.1:9098 bench --replication-factor 3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), app, opts) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCPUProfile(opts.CPUProfile, func() error { return runBench(cmd.Context(), app, opts) })
+		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.Embedded, "embedded", false, "run against an in-process embedded broker instead of --brokers")
@@ -92,6 +96,7 @@ stopped; "lost" counts latency jobs whose DONE did not arrive within 10 s.`,
 	f.Float64Var(&opts.LatencyRate, "latency-rate", bench.DefaultLatencyRate, "jobs per second in the latency phase")
 	f.DurationVar(&opts.LatencyDuration, "latency-duration", bench.DefaultLatencyDuration, "how long the latency phase sends jobs (0 = skip it)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the scratch topics and groups")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", cpuProfileUsage+"; it covers every phase and the process's embedded broker")
 	return cmd
 }
 

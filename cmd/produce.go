@@ -45,9 +45,12 @@ On a terminal a progress line shows long runs; a summary ends every run
   echo '{"job_id": 1234, "status": "NEW"}' | jobctl produce -f -
   jobctl produce --count 10 --delay 5m
   echo '{"type": "report", "run_at": "2026-12-24T18:00:00Z"}' | jobctl produce -f -
-  jobctl produce -f jobs.jsonl --on-error skip -o json`,
+  jobctl produce -f jobs.jsonl --on-error skip -o json
+  jobctl produce --count 3000000 --cpuprofile produce.pprof && go tool pprof -top produce.pprof`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runProduce(cmd, app, when) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCPUProfile(when.cpuProfile, func() error { return runProduce(cmd, app, when) })
+		},
 	}
 	f := cmd.Flags()
 	addKeyFlag(f, "produce.count", "count", "n")
@@ -58,14 +61,17 @@ On a terminal a progress line shows long runs; a summary ends every run
 	addKeyFlag(f, "produce.on_error", "on-error", "")
 	f.DurationVar(&when.delay, "delay", 0, "run the jobs this long after they are sent (e.g. 30s, 5m, 2h); they are SCHEDULED until then")
 	f.StringVar(&when.at, "at", "", "run the jobs at this time (RFC 3339, e.g. 2026-12-24T18:00:00Z); they are SCHEDULED until then")
+	f.StringVar(&when.cpuProfile, "cpuprofile", "", cpuProfileUsage)
 	return cmd
 }
 
 // produceWhen holds --delay and --at, which apply to one run only (no
-// config keys: a default delay for every produce would surprise).
+// config keys: a default delay for every produce would surprise), and
+// --cpuprofile, which is as much one run's.
 type produceWhen struct {
-	delay time.Duration
-	at    string
+	delay      time.Duration
+	at         string
+	cpuProfile string
 }
 
 // options checks the flags and sets them on opts.
