@@ -60,6 +60,17 @@ api.allowed_hosts). Bodies in flight, event streams and requests per
 client are capped (api.max_inflight_bytes, api.max_sse_clients,
 api.max_client_requests).
 
+Profiling: --metrics-addr ADDR (off by default) opens a second listener,
+as consume's does, with Prometheus metrics at /metrics and Go profiles at
+/debug/pprof/ (go tool pprof http://ADDR/debug/pprof/profile?seconds=10).
+Give it a loopback address such as 127.0.0.1:9101: profiles show the
+process's internals.
+
+Memory: once the view has caught up, serve keeps a soft memory limit
+(Go's GOMEMLIMIT) just above the view's live heap and moves it as the
+view grows, so the heap does not drift to twice the view under
+continued traffic. GOGC or GOMEMLIMIT set in the environment wins.
+
 Ctrl-C (SIGINT) or SIGTERM stops serve gracefully: event streams close,
 requests in flight finish.`
 
@@ -67,9 +78,11 @@ const serveExample = `  jobctl serve
   jobctl serve --addr 0.0.0.0:8080          # with JOBCTL_API_TOKEN set
   curl -s localhost:8080/jobs?status=DONE
   curl -s -XPOST -H 'Content-Type: application/json' -d '{"job_id": 1234, "status": "NEW"}' localhost:8080/jobs
-  curl -N localhost:8080/jobs/events`
+  curl -N localhost:8080/jobs/events
+  jobctl serve --metrics-addr 127.0.0.1:9101 & go tool pprof http://127.0.0.1:9101/debug/pprof/profile?seconds=10`
 
 func newServeCmd(app *App) *cobra.Command {
+	var opts serveOptions
 	cmd := &cobra.Command{
 		Use:     "serve",
 		Short:   "Serve the job view: HTTP API, live events and a dashboard",
@@ -77,24 +90,40 @@ func newServeCmd(app *App) *cobra.Command {
 		Example: serveExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), app)
+			if opts.MetricsAddr != "" {
+				if _, _, err := net.SplitHostPort(opts.MetricsAddr); err != nil {
+					return usageErrorf("--metrics-addr %q is not host:port", opts.MetricsAddr)
+				}
+			}
+			return runServe(cmd.Context(), app, opts)
 		},
 	}
 	addKeyFlag(cmd.Flags(), "api.addr", "addr", "")
+	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics and Go profiles at /debug/pprof/ on a second listener, as consume does (empty = off; use a loopback address)")
 	return cmd
 }
 
-func runServe(ctx context.Context, app *App) error {
+// serveOptions are serve's flags that are one run's, not configuration.
+type serveOptions struct {
+	// MetricsAddr, when set, is the listener of /metrics and /debug/pprof/.
+	MetricsAddr string
+}
+
+func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	ln, err := net.Listen("tcp", app.Config().API.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (api.addr): %w", app.Config().API.Addr, err)
 	}
-	return serveOn(ctx, app, ln)
+	return serveOnWith(ctx, app, ln, opts)
 }
 
 // serveOn runs the view and the API on ln until ctx ends; `jobctl dev`
 // calls it with a listener it opened itself, to print the real URL.
 func serveOn(ctx context.Context, app *App, ln net.Listener) error {
+	return serveOnWith(ctx, app, ln, serveOptions{})
+}
+
+func serveOnWith(ctx context.Context, app *App, ln net.Listener, opts serveOptions) error {
 	cfg := app.Config()
 	conn, err := app.Conn()
 	if err != nil {
@@ -102,6 +131,17 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 		return err
 	}
 	m := metrics.New()
+	if opts.MetricsAddr != "" {
+		stop, err := serveMetrics(app, opts.MetricsAddr, m)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		if host, _, _ := net.SplitHostPort(opts.MetricsAddr); !isLoopback(host) {
+			app.Logger.Warn("--metrics-addr listens beyond loopback: anyone who reaches it can read profiles of this process", "addr", opts.MetricsAddr)
+		}
+	}
 	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, WaitForBroker: true, Logger: app.Logger, Metrics: m})
 	w := ledger.NewWriter(conn, cfg.Topic)
 	// POSTs arrive one record at a time and a batch waits only 2 ms, so
@@ -151,6 +191,12 @@ func serveOn(ctx context.Context, app *App, ln net.Listener) error {
 	defer cancel()
 	viewDone := make(chan error, 1)
 	go func() { viewDone <- v.Run(ctx) }()
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		limitMemoryToView(ctx, func() bool { return v.Progress().CaughtUp }, app.Logger)
+	}()
+	defer func() { cancel(); <-memDone }()
 	controlDone := make(chan struct{})
 	go func() {
 		defer close(controlDone)
