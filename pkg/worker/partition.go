@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jobctl/jobctl/pkg/backoff"
 	"log/slog"
 	"math"
 	"sync"
@@ -163,56 +162,55 @@ func (p *partition) giveUp() {
 }
 
 // fetch reads the partition from offset (or kafka.FirstOffset,
-// kafka.LastOffset) and queues its NEW jobs.
+// kafka.LastOffset) and queues its NEW jobs. The fetching goroutine
+// (fetcher.go) reads ahead while a batch is classified; it ends on its
+// own once fetching stops (it may still be waiting for a fetch to
+// return: fetch does not wait for that).
 func (p *partition) fetch(offset int64) {
 	w := p.w
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        w.conn.Brokers,
-		Topic:          w.cfg.Topic,
-		Partition:      p.id,
-		Dialer:         w.conn.Dialer(),
-		MinBytes:       1,
-		MaxBytes:       8 << 20,
-		MaxWait:        w.cfg.MaxWait,
-		ReadBackoffMin: 100 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		// Jobs of aborted transactions never happened.
-		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    kafkaLogger{p.log, slog.LevelDebug},
-	})
-	defer r.Close()
-	if err := r.SetOffset(offset); err != nil {
-		p.log.Error("setting the fetch offset", "offset", offset, "err", err)
-		return
+	batches := make(chan *fetchedBatch, 1)
+	go func() {
+		client := w.conn.Client()
+		if t, ok := client.Transport.(*kafka.Transport); ok {
+			defer t.CloseIdleConnections()
+		}
+		f := &fetcher{client: client, topic: w.cfg.Topic, partition: p.id, maxWait: w.cfg.MaxWait,
+			// Jobs of aborted transactions never happened.
+			isolation: kafka.ReadCommitted, group: w.cfg.Group, log: p.log}
+		f.run(p.fetchCtx, offset, batches)
+	}()
+	for b := range batches {
+		queued := p.queue(b)
+		b.release()
+		if !queued {
+			return
+		}
 	}
-	for {
-		m, err := r.FetchMessage(p.fetchCtx)
-		if err != nil {
-			if p.fetchCtx.Err() != nil {
-				return
-			}
-			p.log.Warn("fetching records; retrying", "err", err)
-			if !backoff.Sleep(p.fetchCtx, 500*time.Millisecond) {
-				return
-			}
+}
+
+// queue classifies a fetched batch and queues its jobs in the pool. It
+// returns false when the partition stopped meanwhile.
+func (p *partition) queue(b *fetchedBatch) bool {
+	w := p.w
+	w.noteActivity()
+	for i := range b.records {
+		r := &b.records[i]
+		if !p.tracker.Fetched(p.id, r.offset) {
 			continue
 		}
-		if !p.tracker.Fetched(p.id, m.Offset) {
-			continue
-		}
-		w.noteActivity()
-		t, skip := p.classify(m)
+		t, skip := p.classify(r)
 		if skip {
-			p.tracker.Completed(p.id, m.Offset)
+			p.tracker.Completed(p.id, r.offset)
 			continue
 		}
 		if t == nil {
 			continue // handed to the recorder (a poison record)
 		}
 		if err := w.pool.submit(p.fetchCtx, t); err != nil {
-			return // revoked; the job stays uncommitted for the next owner
+			return false // revoked; the job stays uncommitted for the next owner
 		}
 	}
+	return true
 }
 
 // classify decides what a record is for this group: a job to run (task),
@@ -221,24 +219,24 @@ func (p *partition) fetch(offset int64) {
 // record, which goes to the dead-letter topic, or a job whose run_at is
 // ahead, which waits in the delay topic (scheduled.go). Records with
 // jobctl's headers are classified without decoding their JSON.
-func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
+func (p *partition) classify(r *fetchedRecord) (t *task, skip bool) {
 	w := p.w
-	h := ledger.ReadHeaders(m)
-	if h.OK && h.Status != job.StatusNew {
-		p.noteEvent(string(m.Key), h, m)
+	h := r.h
+	if h.ok && h.status != job.StatusNew {
+		p.noteEvent(keyOf(r.key), h, r)
 		w.count(&w.stats.skipped)
 		return nil, true
 	}
-	if h.OK && h.Group != "" && h.Group != w.cfg.Group {
+	if h.ok && h.hasGroup && !h.ourGroup {
 		return nil, true // another group's retry
 	}
-	if reason := poisonReason(m); reason != "" {
-		p.poison(m, reason)
+	if reason := poisonReason(r.value); reason != "" {
+		p.poison(r, reason)
 		return nil, false
 	}
-	ev, err := job.Decode(m.Value)
+	ev, err := job.Decode(r.value)
 	if err != nil {
-		p.poison(m, err.Error())
+		p.poison(r, err.Error())
 		return nil, false
 	}
 	// The job id, not the record key, names the job: a foreign producer
@@ -247,7 +245,8 @@ func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 	key := ev.JobID.String()
 	if ev.Status != job.StatusNew {
 		// An event from a client that sets no headers.
-		p.noteEvent(key, ledger.Headers{Status: ev.Status, Group: ev.Group, Run: ev.Run, Attempt: ev.Attempt, OK: true}, m)
+		eh := recordHeaders{status: ev.Status, ok: true, hasGroup: ev.Group != "", ourGroup: ev.Group == w.cfg.Group, run: ev.Run, attempt: ev.Attempt}
+		p.noteEvent(keyOfString(key), eh, r)
 		w.count(&w.stats.skipped)
 		return nil, true
 	}
@@ -255,33 +254,37 @@ func (p *partition) classify(m kafka.Message) (t *task, skip bool) {
 		return nil, true
 	}
 	pos := attemptPos{run: int32(ev.Run), attempt: int32(ev.NextAttempt())}
-	if p.seen.enabled() && !p.seen.runs(key, pos) {
-		w.count(&w.stats.duplicates)
-		p.log.Debug("skipping a job the group already ran", "job_id", key, "run", ev.Run, "attempt", ev.NextAttempt(), "offset", m.Offset)
-		return nil, true
+	var seenKey jobKey
+	if p.seen.enabled() {
+		seenKey = keyOfString(key)
+		if !p.seen.runs(seenKey, pos) {
+			w.count(&w.stats.duplicates)
+			p.log.Debug("skipping a job the group already ran", "job_id", key, "run", ev.Run, "attempt", ev.NextAttempt(), "offset", r.offset)
+			return nil, true
+		}
 	}
-	if !ev.RunAt.IsZero() && p.deferUntilDue(m.Offset, ev) {
+	if !ev.RunAt.IsZero() && p.deferUntilDue(r.offset, ev) {
 		return nil, false // SCHEDULED: handed to the recorder
 	}
-	p.seen.note(key, pos, m.Offset)
-	return &task{p: p, offset: m.Offset, key: key, event: ev}, false
+	p.seen.note(seenKey, pos, r.offset)
+	return &task{p: p, offset: r.offset, key: key, event: ev}, false
 }
 
 // noteEvent remembers an event of this group's for duplicate detection
 // and notices re-executions: two terminal events for one attempt, one of
 // them this process's, mean the attempt ran twice (its offset had not
 // been committed when another worker took the partition).
-func (p *partition) noteEvent(key string, h ledger.Headers, m kafka.Message) {
+func (p *partition) noteEvent(key jobKey, h recordHeaders, r *fetchedRecord) {
 	w := p.w
-	if h.Group != w.cfg.Group {
+	if !h.ourGroup {
 		return
 	}
-	pos := attemptPos{run: int32(h.Run), attempt: int32(h.Attempt)}
-	if !h.Status.Terminal() {
-		p.seen.note(key, pos, m.Offset)
+	pos := attemptPos{run: int32(h.run), attempt: int32(h.attempt)}
+	if !h.status.Terminal() {
+		p.seen.note(key, pos, r.offset)
 		return
 	}
-	if p.seen.terminal(key, pos, m.Offset, bytes.Contains(m.Value, w.workerMarker)) {
+	if p.seen.terminal(key, pos, r.offset, bytes.Contains(r.value, w.workerMarker)) {
 		w.count(&w.stats.reexecuted)
 		if w.metrics != nil {
 			w.metrics.JobsReexecuted.Inc()
@@ -290,29 +293,31 @@ func (p *partition) noteEvent(key string, h ledger.Headers, m kafka.Message) {
 }
 
 // poisonReason says why a record cannot be a job before decoding it.
-func poisonReason(m kafka.Message) string {
+func poisonReason(value []byte) string {
 	switch {
-	case len(m.Value) == 0:
+	case len(value) == 0:
 		return "empty record value (a tombstone or an empty message), not a job"
-	case len(m.Value) > job.MaxJobBytes:
-		return fmt.Sprintf("record is %d bytes, over the %d byte limit for a job (its retry and dead letter could not be written)", len(m.Value), job.MaxJobBytes)
+	case len(value) > job.MaxJobBytes:
+		return fmt.Sprintf("record is %d bytes, over the %d byte limit for a job (its retry and dead letter could not be written)", len(value), job.MaxJobBytes)
 	}
 	return ""
 }
 
 // poison hands a record that is not a job to the recorder, which writes
 // it to the dead-letter topic and then completes its offset.
-func (p *partition) poison(m kafka.Message, reason string) {
+func (p *partition) poison(r *fetchedRecord, reason string) {
 	w := p.w
+	// The fetched bytes are reused: the letter keeps copies.
+	m := struct{ Key, Value []byte }{bytes.Clone(r.key), bytes.Clone(r.value)}
 	w.count(&w.stats.invalid)
 	if w.metrics != nil {
 		w.metrics.InvalidRecords.Inc()
 	}
-	p.log.Warn("record is not a job: moving it to the dead-letter topic", "offset", m.Offset, "reason", reason)
+	p.log.Warn("record is not a job: moving it to the dead-letter topic", "offset", r.offset, "reason", reason)
 	l := deadletter.Letter{
 		Kind:   deadletter.KindPoison,
 		Reason: reason,
-		Origin: deadletter.Origin{Topic: w.cfg.Topic, Partition: p.id, Offset: m.Offset},
+		Origin: deadletter.Origin{Topic: w.cfg.Topic, Partition: p.id, Offset: r.offset},
 		DeadAt: time.Now().UTC(),
 		Key:    m.Key,
 		Record: m.Value,
@@ -321,7 +326,7 @@ func (p *partition) poison(m kafka.Message, reason string) {
 	if id, err := job.ParseID(string(m.Key)); err == nil && len(m.Key) > 0 {
 		l.JobID = id
 	}
-	p.results <- &outcome{offset: m.Offset, letter: &l}
+	p.results <- &outcome{offset: r.offset, letter: &l}
 }
 
 // scanHistory rebuilds seenJobs from the partition before fetching: the
@@ -370,47 +375,44 @@ func (p *partition) scanHistory(committed int64, metadata string, fresh int64) e
 	// big topic reads up to DedupWindow records per partition first).
 	w.scanning.Add(1)
 	defer w.scanning.Add(-1)
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   w.conn.Brokers,
-		Topic:     w.cfg.Topic,
-		Partition: p.id,
-		Dialer:    w.conn.Dialer(),
-		MinBytes:  1,
-		MaxBytes:  8 << 20,
-		MaxWait:   w.cfg.MaxWait,
-	})
-	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
-		return err
+	client := w.conn.Client()
+	if t, ok := client.Transport.(*kafka.Transport); ok {
+		defer t.CloseIdleConnections()
 	}
+	f := &fetcher{client: client, topic: w.cfg.Topic, partition: p.id, maxWait: w.cfg.MaxWait, group: w.cfg.Group, log: p.log}
+	b := &fetchedBatch{}
 	n, stalls := 0, 0
-	for {
-		// A range can end in offsets that hold no record (compacted
-		// away, transaction markers): a fetch that finds nothing more
-		// while the reader is past the range ends the scan.
+	for next := from; next < to; {
 		// A slow fetch (a loaded broker) is waited for: giving up early
 		// would run again every job the history would have shown done.
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		m, err := r.FetchMessage(fctx)
+		after, err := f.fill(fctx, b, next)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				if n > 0 && r.Offset() >= to {
-					break
-				}
 				stalls++
 				p.log.Debug("reading the partition's history: still waiting", "from", from, "to", to, "read", n, "waits", stalls)
 				continue
 			}
 			return fmt.Errorf("reading offsets %d to %d: %w", from, to, err)
 		}
-		if h := ledger.ReadHeaders(m); h.OK && h.Status != job.StatusNew {
-			p.noteEvent(string(m.Key), h, m)
-		}
-		n++
-		if m.Offset+1 >= to {
+		if after == next {
+			// Nothing at or after next although the range was below the
+			// end: it ends in offsets that hold no record (compacted
+			// away, transaction markers).
 			break
 		}
+		for i := range b.records {
+			r := &b.records[i]
+			if r.offset >= to {
+				break
+			}
+			if r.h.ok && r.h.status != job.StatusNew {
+				p.noteEvent(keyOf(r.key), r.h, r)
+			}
+			n++
+		}
+		next = after
 	}
 	p.log.Debug("read the partition's history", "from", from, "to", to, "records", n, "took", time.Since(started).Round(time.Millisecond))
 	return nil

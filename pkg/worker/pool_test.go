@@ -81,29 +81,29 @@ func TestPoolBoundsQueued(t *testing.T) {
 
 func TestSeenJobs(t *testing.T) {
 	s := newSeenJobs(10)
-	s.note("a", attemptPos{0, 1}, 5)
-	if s.runs("a", attemptPos{0, 1}) {
+	s.note(keyOfString("a"), attemptPos{0, 1}, 5)
+	if s.runs(keyOfString("a"), attemptPos{0, 1}) {
 		t.Error("a duplicate NEW of attempt 1 would run again")
 	}
-	if !s.runs("a", attemptPos{0, 2}) || !s.runs("a", attemptPos{1, 1}) {
+	if !s.runs(keyOfString("a"), attemptPos{0, 2}) || !s.runs(keyOfString("a"), attemptPos{1, 1}) {
 		t.Error("the next attempt or a new run must run")
 	}
-	s.note("b", attemptPos{0, 1}, 30) // a is now more than 10 records behind
-	if !s.runs("a", attemptPos{0, 1}) {
+	s.note(keyOfString("b"), attemptPos{0, 1}, 30) // a is now more than 10 records behind
+	if !s.runs(keyOfString("a"), attemptPos{0, 1}) {
 		t.Error("an id outside the window is still remembered")
 	}
-	if len(s.byKey) != 1 {
-		t.Errorf("%d ids kept, want 1", len(s.byKey))
+	if s.size() != 1 {
+		t.Errorf("%d ids kept, want 1", s.size())
 	}
 	// Re-executions: two terminal events of one attempt, one of them ours.
-	s.note("c", attemptPos{0, 1}, 31)
-	if s.terminal("c", attemptPos{0, 1}, 32, false) {
+	s.note(keyOfString("c"), attemptPos{0, 1}, 31)
+	if s.terminal(keyOfString("c"), attemptPos{0, 1}, 32, false) {
 		t.Error("the first terminal event is no re-execution")
 	}
-	if !s.terminal("c", attemptPos{0, 1}, 33, true) {
+	if !s.terminal(keyOfString("c"), attemptPos{0, 1}, 33, true) {
 		t.Error("our terminal event after another worker's is a re-execution")
 	}
-	if s.terminal("c", attemptPos{0, 1}, 34, true) || s.terminal("c", attemptPos{0, 2}, 35, true) {
+	if s.terminal(keyOfString("c"), attemptPos{0, 1}, 34, true) || s.terminal(keyOfString("c"), attemptPos{0, 2}, 35, true) {
 		t.Error("counted a re-execution twice, or a later attempt as one")
 	}
 }
@@ -117,5 +117,33 @@ func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
 				t.Fatalf("attempt %d: waited %s, want between %s and %s", n, d, full/2, full)
 			}
 		}
+	}
+}
+
+func TestSeenJobsIntegerAndTextIDs(t *testing.T) {
+	for text, want := range map[string]bool{
+		"0": true, "7": true, "-7": true, "9223372036854775807": true, "-9223372036854775808": true,
+		"": false, "007": false, "-0": false, "+7": false, "7a": false, "9223372036854775808": false,
+		"-9223372036854775809": false, "99999999999999999999": false, "-": false, "abc": false,
+	} {
+		k := keyOf([]byte(text))
+		if k.textual == want || keyOfString(text) != k {
+			t.Errorf("%q: integer key %v (%+v), want %v", text, !k.textual, k, want)
+		}
+	}
+	s := newSeenJobs(100)
+	// "7" and "007" are different jobs; "" is not job 0.
+	s.note(keyOfString("7"), attemptPos{0, 1}, 1)
+	if !s.runs(keyOfString("007"), attemptPos{0, 1}) || !s.runs(keyOfString(""), attemptPos{0, 1}) || !s.runs(keyOfString("0"), attemptPos{0, 1}) {
+		t.Error("a different id shares job 7's entry")
+	}
+	s.note(keyOfString("007"), attemptPos{0, 1}, 2)
+	s.note(keyOfString(""), attemptPos{0, 1}, 3)
+	if s.runs(keyOf([]byte("7")), attemptPos{0, 1}) || s.runs(keyOf([]byte("007")), attemptPos{0, 1}) || s.size() != 3 {
+		t.Errorf("ids not remembered: %d kept", s.size())
+	}
+	s.note(keyOfString("8"), attemptPos{0, 1}, 200) // forgets all three
+	if s.size() != 1 {
+		t.Errorf("%d ids kept after the window moved on, want 1", s.size())
 	}
 }
