@@ -5,9 +5,10 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"sync"
 
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
@@ -21,18 +22,54 @@ func Message(e job.Event) (kafka.Message, error) {
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encoding job %s: %w", e.JobID, err)
 	}
-	headers := make([]kafka.Header, 1, 4)
-	headers[0] = kafka.Header{Key: job.HeaderStatus, Value: []byte(e.Status)}
+	return kafka.Message{Key: e.Key(), Value: value, Headers: appendHeaders(make([]kafka.Header, 0, 4), &e)}, nil
+}
+
+// appendHeaders appends e's headers: status, and group, run and attempt
+// when set. Statuses and small numbers use shared, never-written values
+// rather than a new []byte per event.
+func appendHeaders(h []kafka.Header, e *job.Event) []kafka.Header {
+	h = append(h, kafka.Header{Key: job.HeaderStatus, Value: statusValue(e.Status)})
 	if e.Group != "" {
-		headers = append(headers, kafka.Header{Key: job.HeaderGroup, Value: []byte(e.Group)})
+		h = append(h, kafka.Header{Key: job.HeaderGroup, Value: []byte(e.Group)})
 	}
 	if e.Run > 0 {
-		headers = append(headers, kafka.Header{Key: job.HeaderRun, Value: strconv.AppendInt(nil, int64(e.Run), 10)})
+		h = append(h, kafka.Header{Key: job.HeaderRun, Value: intValue(e.Run)})
 	}
 	if e.Attempt > 0 {
-		headers = append(headers, kafka.Header{Key: job.HeaderAttempt, Value: strconv.AppendInt(nil, int64(e.Attempt), 10)})
+		h = append(h, kafka.Header{Key: job.HeaderAttempt, Value: intValue(e.Attempt)})
 	}
-	return kafka.Message{Key: e.Key(), Value: value, Headers: headers}, nil
+	return h
+}
+
+var statusValues = func() map[job.Status][]byte {
+	m := map[job.Status][]byte{}
+	for _, s := range job.Statuses {
+		m[s] = []byte(s)
+	}
+	return m
+}()
+
+func statusValue(s job.Status) []byte {
+	if v, ok := statusValues[s]; ok {
+		return v
+	}
+	return []byte(s)
+}
+
+var smallInts = func() [][]byte {
+	v := make([][]byte, 64)
+	for i := range v {
+		v[i] = strconv.AppendInt(nil, int64(i), 10)
+	}
+	return v
+}()
+
+func intValue(n int) []byte {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return strconv.AppendInt(nil, int64(n), 10)
 }
 
 // Headers is what a record's headers say about its event, read without
@@ -88,36 +125,85 @@ func Decode(m kafka.Message) (job.Event, error) {
 
 // Writer appends job events to the ledger. Every write is acknowledged by
 // all in-sync replicas before it returns.
+//
+// Each call is sent at once, as one produce request per partition leader
+// (see leaderProducer): the callers batch (the producer, the worker's
+// recorder, the API's Coalescer), so a batch timeout would only add
+// latency, and kafka.Writer's per-message overhead was most of
+// `jobctl produce`'s client-side CPU.
 type Writer struct {
-	byKey       *kafka.Writer // new jobs: Java-compatible murmur2 on the job id
-	toPartition *kafka.Writer // follow-up events: the partition of the job's NEW
+	lp       *leaderProducer
+	balancer kafka.Murmur2Balancer // Java-compatible murmur2 on the job id
+
+	mu          sync.Mutex
+	byKey       retryPolicy // Append
+	toPartition retryPolicy // AppendTo
+	closed      bool
 }
 
 // NewWriter returns a writer for topic.
 func NewWriter(conn *kafkaconn.Conn, topic string) *Writer {
-	byKey := conn.Writer(topic, &kafka.Murmur2Balancer{})
-	toPartition := conn.Writer(topic, samePartition{})
-	// One connection pool and one metadata cache for both.
-	toPartition.Transport = byKey.Transport
-	return &Writer{byKey: byKey, toPartition: toPartition}
+	kw := conn.Writer(topic, nil)
+	policy := policyOf(kw)
+	return &Writer{
+		lp:    &leaderProducer{transport: conn.Transport(), addr: kafka.TCP(conn.Brokers...), topic: topic},
+		byKey: policy, toPartition: policy,
+	}
 }
 
-// Tune lets bulk producers change batching; it must be called before the
-// first write.
-func (w *Writer) Tune(fn func(*kafka.Writer)) { fn(w.byKey) }
+// Tune lets a caller change how long Append retries: of the kafka.Writer
+// settings, MaxAttempts, WriteBackoffMin, WriteBackoffMax and
+// WriteTimeout apply. The batch settings (BatchSize, BatchTimeout) have
+// nothing left to tune: every call is sent at once.
+func (w *Writer) Tune(fn func(*kafka.Writer)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.byKey = tuned(w.byKey, fn)
+}
 
-// TuneAppendTo does the same for AppendTo's writer (follow-up events):
-// the worker batches its DONE events itself and sends them at once.
-func (w *Writer) TuneAppendTo(fn func(*kafka.Writer)) { fn(w.toPartition) }
+// TuneAppendTo does the same for AppendTo (follow-up events).
+func (w *Writer) TuneAppendTo(fn func(*kafka.Writer)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.toPartition = tuned(w.toPartition, fn)
+}
+
+func tuned(p retryPolicy, fn func(*kafka.Writer)) retryPolicy {
+	kw := &kafka.Writer{MaxAttempts: p.attempts, WriteBackoffMin: p.backoffMin, WriteBackoffMax: p.backoffMax, WriteTimeout: p.timeout}
+	fn(kw)
+	return policyOf(kw)
+}
+
+func (w *Writer) policies() (byKey, toPartition retryPolicy, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return retryPolicy{}, retryPolicy{}, io.ErrClosedPipe
+	}
+	return w.byKey, w.toPartition, nil
+}
 
 // Append writes new events, placed by job id. The error, if any, is a
 // kafka.WriteErrors with one entry per event when only some failed.
 func (w *Writer) Append(ctx context.Context, events ...job.Event) error {
-	msgs, err := messages(events, -1)
+	policy, _, err := w.policies()
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	msgs, err := messages(events)
 	if err != nil {
 		return err
 	}
-	return w.byKey.WriteMessages(ctx, msgs...)
+	meta, err := w.lp.partitions(ctx)
+	if err != nil {
+		return err
+	}
+	ids := partitionIDs(len(meta))
+	parts := make([]int32, len(msgs))
+	for i := range msgs {
+		parts[i] = int32(w.balancer.Balance(msgs[i], ids...))
+	}
+	return w.lp.write(ctx, policy, msgs, parts)
 }
 
 // AppendTo writes events into partition, the partition their job's NEW
@@ -125,43 +211,82 @@ func (w *Writer) Append(ctx context.Context, events ...job.Event) error {
 // every reader sees them in order, even when the NEW was placed by another
 // partitioner (librdkafka's CRC32) or before the topic grew.
 func (w *Writer) AppendTo(ctx context.Context, partition int, events ...job.Event) error {
-	msgs, err := messages(events, partition)
+	_, policy, err := w.policies()
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	if partition < 0 {
+		return fmt.Errorf("writing %d events to %s: partition %d is negative", len(events), w.lp.topic, partition)
+	}
+	msgs, err := messages(events)
 	if err != nil {
 		return err
 	}
-	return w.toPartition.WriteMessages(ctx, msgs...)
-}
-
-// Stats returns the key writer's statistics since the last call.
-func (w *Writer) Stats() kafka.WriterStats { return w.byKey.Stats() }
-
-// Close flushes and closes the writer.
-func (w *Writer) Close() error {
-	err := errors.Join(w.byKey.Close(), w.toPartition.Close())
-	// kafka.Writer.Close only closes its default transport, not ours.
-	if t, ok := w.byKey.Transport.(*kafka.Transport); ok {
-		t.CloseIdleConnections()
+	parts := make([]int32, len(msgs))
+	for i := range parts {
+		parts[i] = int32(partition)
 	}
-	return err
+	return w.lp.write(ctx, policy, msgs, parts)
 }
 
-func messages(events []job.Event, partition int) ([]kafka.Message, error) {
+// Close ends the writer. Every write returns only once it is
+// acknowledged or failed, so there is nothing left to flush.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.lp.transport.CloseIdleConnections()
+	return nil
+}
+
+// partitionIDs returns 0..n-1, the partition list the balancer picks from.
+func partitionIDs(n int) []int {
+	if n <= len(smallPartitionIDs) {
+		return smallPartitionIDs[:n]
+	}
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}
+
+var smallPartitionIDs = func() []int {
+	ids := make([]int, 256)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}()
+
+// messages encodes events. Keys and header slices are cut from one
+// allocation each: a bulk write of thousands of events is otherwise
+// thousands of small allocations for the garbage collector.
+func messages(events []job.Event) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, len(events))
-	for i, e := range events {
-		m, err := Message(e)
+	keyBytes := 0
+	for i := range events {
+		keyBytes += len(events[i].JobID.String())
+	}
+	keys := make([]byte, 0, keyBytes)
+	headers := make([]kafka.Header, 0, 2*len(events))
+	for i := range events {
+		e := &events[i]
+		value, err := e.Encode()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("encoding job %s: %w", e.JobID, err)
 		}
-		if partition >= 0 {
-			m.Partition = partition
+		start := len(keys)
+		keys = append(keys, e.JobID.String()...)
+		hstart := len(headers)
+		headers = appendHeaders(headers, e)
+		msgs[i] = kafka.Message{
+			Key:   keys[start:len(keys):len(keys)],
+			Value: value,
+			// Capped, so that an append to one message's headers cannot
+			// overwrite the next one's.
+			Headers: headers[hstart:len(headers):len(headers)],
 		}
-		msgs[i] = m
 	}
 	return msgs, nil
 }
-
-// samePartition sends a message to the partition set on it; kafka-go's
-// Writer otherwise ignores Message.Partition.
-type samePartition struct{}
-
-func (samePartition) Balance(m kafka.Message, _ ...int) int { return m.Partition }

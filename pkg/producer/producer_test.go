@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -135,3 +136,49 @@ func (c *cancellingSource) Next(ctx context.Context) (job.Event, error) {
 	c.n++
 	return c.inner.Next(ctx)
 }
+
+// Batches are reused once their write is over: every job still arrives
+// exactly once, with its own id, whatever the senders' interleaving.
+func TestRunReusesBatchesWithoutMixingJobs(t *testing.T) {
+	enq := &fakeEnqueuer{}
+	const n = 5000
+	s, err := Run(context.Background(), enq, NewMockSource(n, "t", nil), Options{BatchSize: 7, Senders: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range enq.got {
+		if seen[e.JobID.String()] || e.Status != job.StatusNew || e.CreatedAt.IsZero() {
+			t.Fatalf("job %s sent twice or garbled: %+v", e.JobID, e)
+		}
+		seen[e.JobID.String()] = true
+	}
+	if s.Sent != n || len(seen) != n {
+		t.Fatalf("summary %+v, %d distinct jobs delivered", s, len(seen))
+	}
+}
+
+// An Append cut short by its context may still hold the batch (a
+// Coalescer's queued write), so that batch is not reused.
+func TestRunKeepsBatchesOfCancelledWrites(t *testing.T) {
+	r := &run{opts: Options{BatchSize: 2, Logger: slog.New(slog.DiscardHandler)}, w: cancelledEnqueuer{}, free: make(chan []job.Event, 2)}
+	b := r.newBatch()
+	b = append(b, job.Event{JobID: job.NumericID(1), Status: job.StatusNew})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r.send(ctx, b) {
+		t.Fatal("a write cut short by its context was reported over")
+	}
+	r.w = &fakeEnqueuer{}
+	if !r.send(context.Background(), b) {
+		t.Fatal("a finished write was not reported over")
+	}
+	r.recycle(b)
+	if got := r.newBatch(); cap(got) != 2 || len(got) != 0 {
+		t.Fatalf("recycled batch len %d cap %d", len(got), cap(got))
+	}
+}
+
+type cancelledEnqueuer struct{}
+
+func (cancelledEnqueuer) Append(ctx context.Context, _ ...job.Event) error { return ctx.Err() }

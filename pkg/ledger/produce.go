@@ -1,0 +1,306 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+)
+
+// retryPolicy is how long a write keeps trying; it is read from a
+// kafka.Writer so Tune keeps its meaning for the settings that still
+// apply (MaxAttempts, WriteBackoffMin/Max, WriteTimeout).
+type retryPolicy struct {
+	attempts               int
+	backoffMin, backoffMax time.Duration
+	timeout                time.Duration // one produce request
+}
+
+func policyOf(kw *kafka.Writer) retryPolicy {
+	p := retryPolicy{attempts: kw.MaxAttempts, backoffMin: kw.WriteBackoffMin, backoffMax: kw.WriteBackoffMax, timeout: kw.WriteTimeout}
+	// kafka.Writer's own defaults for zero values.
+	if p.attempts <= 0 {
+		p.attempts = 10
+	}
+	if p.backoffMin <= 0 {
+		p.backoffMin = 100 * time.Millisecond
+	}
+	if p.backoffMax <= 0 {
+		p.backoffMax = time.Second
+	}
+	if p.timeout <= 0 {
+		p.timeout = 10 * time.Second
+	}
+	return p
+}
+
+// backoff is kafka-go's: attempt² x min, at most max.
+func (p retryPolicy) backoff(attempt int) time.Duration {
+	return min(time.Duration(attempt*attempt)*p.backoffMin, p.backoffMax)
+}
+
+// leaderProducer sends records straight to the partition leaders with
+// kafka-go's Transport: one produce request per leader carrying every
+// partition of the call, sent at once. kafka.Writer, which this replaces,
+// looked up the topic's metadata once per message, spawned a batch and a
+// timer goroutine per partition and call, and sent one request per
+// partition; for `jobctl produce` that was a fifth of its CPU.
+type leaderProducer struct {
+	transport *kafka.Transport
+	addr      net.Addr
+	topic     string
+}
+
+// partitions returns the topic's partitions as the transport's metadata
+// cache has them (refreshed every few seconds, see kafkaconn.Transport).
+func (lp *leaderProducer) partitions(ctx context.Context) ([]metadataAPI.ResponsePartition, error) {
+	r, err := lp.transport.RoundTrip(ctx, lp.addr, &metadataAPI.Request{TopicNames: []string{lp.topic}})
+	if err != nil {
+		return nil, fmt.Errorf("reading the metadata of %s: %w", lp.topic, err)
+	}
+	for _, t := range r.(*metadataAPI.Response).Topics {
+		if t.Name == lp.topic {
+			if t.ErrorCode != 0 {
+				return nil, fmt.Errorf("reading the metadata of %s: %w", lp.topic, kafka.Error(t.ErrorCode))
+			}
+			return t.Partitions, nil
+		}
+	}
+	return nil, fmt.Errorf("reading the metadata of %s: %w", lp.topic, kafka.UnknownTopicOrPartition)
+}
+
+// write sends msgs[i] to partition parts[i] and waits until all in-sync
+// replicas have them. Transient failures (a leader moved, not enough
+// replicas, a timeout, a broken connection) are retried per partition
+// with policy's backoff, as kafka.Writer retried its batches. The error,
+// when some partition failed for good, is a kafka.WriteErrors with one
+// entry per message (nil for those written).
+func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []kafka.Message, parts []int32) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	byPart := groupByPartition(parts)
+	pending := make([]int32, 0, len(byPart))
+	for p := range byPart {
+		pending = append(pending, p)
+	}
+	failed := make(map[int32]error, len(byPart))
+	for attempt := 0; len(pending) > 0 && attempt < policy.attempts; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, policy.backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		results, err := lp.attempt(ctx, policy, attempt, msgs, byPart, pending)
+		if err != nil {
+			return err
+		}
+		pending = pending[:0]
+		for p, perr := range results {
+			switch {
+			case perr == nil:
+				delete(failed, p)
+			case retriable(perr):
+				failed[p] = perr
+				pending = append(pending, p)
+			default:
+				failed[p] = perr
+			}
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	werr := make(kafka.WriteErrors, len(msgs))
+	for p, perr := range failed {
+		for _, i := range byPart[p] {
+			werr[i] = perr
+		}
+	}
+	return werr
+}
+
+// attempt sends the pending partitions once, one request per leader, and
+// returns each partition's outcome. A failure to read the topic's
+// metadata on the first attempt (no such topic) is returned as err, as
+// kafka.Writer returned it; later, it is every partition's outcome.
+func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attempt int, msgs []kafka.Message, byPart map[int32][]int32, pending []int32) (map[int32]error, error) {
+	meta, err := lp.partitions(ctx)
+	if err != nil {
+		if attempt == 0 {
+			return nil, err
+		}
+		res := make(map[int32]error, len(pending))
+		for _, p := range pending {
+			res[p] = err
+		}
+		return res, nil
+	}
+	leaders := make(map[int32]int32, len(meta))
+	for _, pm := range meta {
+		leaders[pm.PartitionIndex] = pm.LeaderID
+	}
+	res := make(map[int32]error, len(pending))
+	byLeader := map[int32][]int32{}
+	for _, p := range pending {
+		leader, ok := leaders[p]
+		switch {
+		case !ok:
+			// A partition added a moment ago: the metadata catches up
+			// within MetadataTTL.
+			res[p] = fmt.Errorf("partition %d of %s: %w", p, lp.topic, kafka.UnknownTopicOrPartition)
+		case leader < 0:
+			res[p] = fmt.Errorf("partition %d of %s: %w", p, lp.topic, kafka.LeaderNotAvailable)
+		default:
+			byLeader[leader] = append(byLeader[leader], p)
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ps := range byLeader {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := lp.produce(ctx, policy, msgs, byPart, ps)
+			mu.Lock()
+			for p, perr := range out {
+				res[p] = perr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return res, nil
+}
+
+// produce sends one request holding partitions ps (one leader's).
+func (lp *leaderProducer) produce(ctx context.Context, policy retryPolicy, msgs []kafka.Message, byPart map[int32][]int32, ps []int32) map[int32]error {
+	req := &produceAPI.Request{
+		Acks:    int16(kafka.RequireAll),
+		Timeout: int32(policy.timeout / time.Millisecond),
+		Topics:  []produceAPI.RequestTopic{{Topic: lp.topic, Partitions: make([]produceAPI.RequestPartition, len(ps))}},
+	}
+	for i, p := range ps {
+		req.Topics[0].Partitions[i] = produceAPI.RequestPartition{
+			Partition: p,
+			RecordSet: protocol.RecordSet{Records: &messageRecords{msgs: msgs, indexes: byPart[p]}},
+		}
+	}
+	out := make(map[int32]error, len(ps))
+	rctx, cancel := context.WithTimeout(ctx, policy.timeout)
+	defer cancel()
+	r, err := lp.transport.RoundTrip(rctx, lp.addr, req)
+	if err != nil {
+		err = fmt.Errorf("writing to %s: %w", lp.topic, err)
+		for _, p := range ps {
+			out[p] = err
+		}
+		return out
+	}
+	for _, t := range r.(*produceAPI.Response).Topics {
+		for _, pr := range t.Partitions {
+			if pr.ErrorCode == 0 {
+				out[pr.Partition] = nil
+				continue
+			}
+			e := error(kafka.Error(pr.ErrorCode))
+			if pr.ErrorMessage != "" {
+				e = fmt.Errorf("%w: %s", e, pr.ErrorMessage)
+			}
+			out[pr.Partition] = fmt.Errorf("writing to %s/%d: %w", lp.topic, pr.Partition, e)
+		}
+	}
+	for _, p := range ps {
+		if _, ok := out[p]; !ok {
+			out[p] = fmt.Errorf("writing to %s/%d: the broker's answer left the partition out: %w", lp.topic, p, kafka.RequestTimedOut)
+		}
+	}
+	return out
+}
+
+// retriable is kafka.Writer's rule (a temporary Kafka error or a broken
+// connection), plus the transport's routing errors: they mean its
+// metadata was a moment behind the cluster's.
+func retriable(err error) bool {
+	var temp interface{ Temporary() bool }
+	if errors.As(err, &temp) && temp.Temporary() {
+		return true
+	}
+	var routing *produceAPI.Error
+	if errors.As(err, &routing) {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+func groupByPartition(parts []int32) map[int32][]int32 {
+	byPart := map[int32][]int32{}
+	for i, p := range parts {
+		byPart[p] = append(byPart[p], int32(i))
+	}
+	return byPart
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// messageRecords reads msgs[indexes...] as records without copying them;
+// the record set is encoded one record at a time, so one Record and two
+// readers serve them all.
+type messageRecords struct {
+	msgs       []kafka.Message
+	indexes    []int32
+	next       int
+	record     kafka.Record
+	key, value bytesReader
+}
+
+func (r *messageRecords) ReadRecord() (*kafka.Record, error) {
+	if r.next >= len(r.indexes) {
+		return nil, io.EOF
+	}
+	m := &r.msgs[r.indexes[r.next]]
+	r.next++
+	r.record = kafka.Record{Time: m.Time, Headers: m.Headers}
+	if m.Key != nil {
+		r.key.Reset(m.Key)
+		r.record.Key = &r.key
+	}
+	if m.Value != nil {
+		r.value.Reset(m.Value)
+		r.record.Value = &r.value
+	}
+	return &r.record, nil
+}
+
+type bytesReader struct{ bytes.Reader }
+
+func (*bytesReader) Close() error { return nil }
