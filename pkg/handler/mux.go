@@ -60,6 +60,18 @@ func (m *Mux) HandlerFor(typ string) (Handler, bool) {
 	return m.fallback, m.fallback != nil
 }
 
+// ReturnsPromptly reports whether the handler of jobs of type typ says it
+// returns as soon as its context ends (see handler.Sleep). A type with no
+// handler fails at once, so it returns promptly too.
+func (m *Mux) ReturnsPromptly(typ string) bool {
+	h, ok := m.HandlerFor(typ)
+	if !ok {
+		return true
+	}
+	p, ok := h.(interface{ ReturnsPromptly(string) bool })
+	return ok && p.ReturnsPromptly(typ)
+}
+
 // Handle runs the handler of j's type.
 func (m *Mux) Handle(ctx context.Context, j job.Event) error {
 	_, err := m.HandleResult(ctx, j)

@@ -128,3 +128,19 @@ func TestExecResultIsStdoutCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMuxReturnsPromptlyAsItsRoute(t *testing.T) {
+	m := NewMux()
+	m.Route("sleep", Sleep{})
+	m.Route("exec", Exec{Command: []string{"true"}})
+	if !m.ReturnsPromptly("sleep") || m.ReturnsPromptly("exec") {
+		t.Error("ReturnsPromptly does not follow the type's handler")
+	}
+	if !m.ReturnsPromptly("unrouted") {
+		t.Error("a type without a handler fails at once: it returns promptly")
+	}
+	m.Fallback(HandlerFunc(func(context.Context, job.Event) error { return nil }))
+	if m.ReturnsPromptly("unrouted") {
+		t.Error("a HandlerFunc makes no promise, the fallback must not either")
+	}
+}

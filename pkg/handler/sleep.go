@@ -23,6 +23,10 @@ type Sleep struct {
 
 var _ Handler = Sleep{}
 
+// ReturnsPromptly reports that Sleep returns as soon as its context ends,
+// whatever the job: a worker may run it without a goroutine of its own.
+func (Sleep) ReturnsPromptly(string) bool { return true }
+
 // Handle waits, then succeeds or fails at random.
 func (s Sleep) Handle(ctx context.Context, _ job.Event) error {
 	d := s.Duration

@@ -45,6 +45,7 @@ import (
 	"github.com/jobctl/jobctl/pkg/kafkaconn"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -177,10 +178,14 @@ type Worker struct {
 	client        *kafka.Client
 	handler       handler.Handler
 	resultHandler handler.ResultHandler // the handler, when it returns results
+	prompt        promptHandler         // the handler, when it says which jobs it returns promptly
 	log           *slog.Logger
 	metrics       *metrics.Metrics
-	abort         context.Context
-	id            string // hostname-pid; slot n is id-n
+	// The handler duration histogram's two series, looked up once
+	// (WithLabelValues hashes its labels on every call).
+	handlerDone, handlerFailed prometheus.Observer
+	abort                      context.Context
+	id                         string // hostname-pid; slot n is id-n
 	// workerMarker is how this process's events look in JSON, to tell
 	// them from other workers' without decoding.
 	workerMarker []byte
@@ -258,6 +263,11 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 		w.policies[typ] = cfg.Policy.override(p)
 	}
 	w.resultHandler, _ = h.(handler.ResultHandler)
+	w.prompt, _ = h.(promptHandler)
+	if w.metrics != nil {
+		w.handlerDone = w.metrics.HandlerDuration.WithLabelValues(string(job.StatusDone))
+		w.handlerFailed = w.metrics.HandlerDuration.WithLabelValues(string(job.StatusFailed))
+	}
 	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
 	w.attempts.byID = map[string]runningAttempt{}
 	w.control = control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: w.log.With("part", "control"), OnChange: w.onControl})

@@ -354,3 +354,60 @@ func TestHandOverIsCleanOnlyPastInheritedHistory(t *testing.T) {
 		t.Fatalf("a job done above the committed offset: %q, want open", got)
 	}
 }
+
+// promptPanicky is a handler that says it returns promptly, so the worker
+// runs it on the slot's goroutine: a panic must still become the attempt's
+// error, and its time limit must still end it.
+type promptPanicky struct{}
+
+func (promptPanicky) ReturnsPromptly(string) bool { return true }
+
+func (promptPanicky) Handle(ctx context.Context, j job.Event) error {
+	switch j.JobID.String() {
+	case "panics":
+		panic("boom")
+	case "slow":
+		<-ctx.Done() // honours its context, as it promised
+		return ctx.Err()
+	}
+	return nil
+}
+
+// TestPromptHandlerRunsInlineSafely: a handler run without a goroutine of
+// its own (handler.Sleep, ReturnsPromptly) has its panic recovered and its
+// time limit enforced like any other.
+func TestPromptHandlerRunsInlineSafely(t *testing.T) {
+	conn := startBroker(t)
+	createTopic(t, conn, "inline", 1)
+	lw := ledger.NewWriter(conn, "inline")
+	defer lw.Close()
+	ctx := context.Background()
+	if err := lw.Append(ctx, newJob(t, "panics"), newJob(t, "slow"), newJob(t, "fine")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(conn, Config{Topic: "inline", Group: "g", Concurrency: 2, IdleTimeout: 2 * time.Second,
+		Policy: Policy{Timeout: 300 * time.Millisecond, MaxAttempts: 1}}, promptPanicky{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.prompt == nil {
+		t.Fatal("the worker did not see that the handler returns promptly")
+	}
+	s, err := w.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := terminalEvents(t, conn, "inline", 1, 3)
+	if e := got["panics"]; e.Status != job.StatusDead || !strings.Contains(e.Error, "handler panicked: boom") {
+		t.Errorf("panicking job: %s %q, want DEAD with the panic", e.Status, e.Error)
+	}
+	if e := got["slow"]; e.Status != job.StatusDead || !strings.Contains(e.Error, "timed out after 300ms") {
+		t.Errorf("slow job: %s %q, want DEAD by its time limit", e.Status, e.Error)
+	}
+	if e := got["fine"]; e.Status != job.StatusDone {
+		t.Errorf("fine job: %s, want DONE", e.Status)
+	}
+	if s.Abandoned != 0 {
+		t.Errorf("%d handlers abandoned, want 0", s.Abandoned)
+	}
+}
