@@ -76,7 +76,7 @@ func parseCanonicalInt[T string | []byte](b T) (int64, bool) {
 // protection (see docs/runtime.md, "Duplicate detection").
 type seenJobs struct {
 	window int64
-	byInt  map[int64]seenEntry
+	byInt  idTable
 	byText map[string]seenEntry
 	// Sightings in offset order, for forgetting: integer and text ids
 	// apart, so the integer side holds no pointers either.
@@ -102,7 +102,7 @@ type textSeenAt struct {
 }
 
 func newSeenJobs(window int) *seenJobs {
-	return &seenJobs{window: int64(window), byInt: make(map[int64]seenEntry), byText: make(map[string]seenEntry)}
+	return &seenJobs{window: int64(window), byText: make(map[string]seenEntry)}
 }
 
 // enabled reports whether duplicate detection is on.
@@ -113,8 +113,7 @@ func (s *seenJobs) get(k jobKey) (seenEntry, bool) {
 		e, ok := s.byText[k.text]
 		return e, ok
 	}
-	e, ok := s.byInt[k.n]
-	return e, ok
+	return s.byInt.get(k.n)
 }
 
 // set stores e for k; sighted says e is a new sighting at e.offset (the
@@ -126,7 +125,7 @@ func (s *seenJobs) set(k jobKey, e seenEntry, sighted bool) {
 			s.textFifo = append(s.textFifo, textSeenAt{key: k.text, offset: e.offset})
 		}
 	} else {
-		s.byInt[k.n] = e
+		s.byInt.put(k.n, e)
 		if sighted {
 			s.fifo = append(s.fifo, intSeenAt{n: k.n, offset: e.offset})
 		}
@@ -183,15 +182,13 @@ func (s *seenJobs) runs(key jobKey, pos attemptPos) bool {
 }
 
 // size returns how many ids are remembered.
-func (s *seenJobs) size() int { return len(s.byInt) + len(s.byText) }
+func (s *seenJobs) size() int { return s.byInt.len() + len(s.byText) }
 
 // forget drops ids last seen below offset.
 func (s *seenJobs) forget(below int64) {
 	for s.head < len(s.fifo) && s.fifo[s.head].offset < below {
 		old := s.fifo[s.head]
-		if e, ok := s.byInt[old.n]; ok && e.offset == old.offset {
-			delete(s.byInt, old.n)
-		}
+		s.byInt.deleteAt(old.n, old.offset)
 		s.head++
 	}
 	if s.head > 4096 && s.head > len(s.fifo)/2 {
