@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go/protocol"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/segmentio/kafka-go/protocol/rawproduce"
 )
 
 // retryPolicy is how long a write keeps trying; it is read from a
@@ -94,6 +95,7 @@ func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []
 	for p := range byPart {
 		pending = append(pending, p)
 	}
+	sets := encodeRecordSets(msgs, byPart, time.Now())
 	failed := make(map[int32]error, len(byPart))
 	for attempt := 0; len(pending) > 0 && attempt < policy.attempts; attempt++ {
 		if attempt > 0 {
@@ -104,7 +106,7 @@ func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		results, err := lp.attempt(ctx, policy, attempt, msgs, byPart, pending)
+		results, err := lp.attempt(ctx, policy, attempt, sets, pending)
 		if err != nil {
 			return err
 		}
@@ -140,7 +142,7 @@ func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []
 // returns each partition's outcome. A failure to read the topic's
 // metadata on the first attempt (no such topic) is returned as err, as
 // kafka.Writer returned it; later, it is every partition's outcome.
-func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attempt int, msgs []kafka.Message, byPart map[int32][]int32, pending []int32) (map[int32]error, error) {
+func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attempt int, sets map[int32][]byte, pending []int32) (map[int32]error, error) {
 	meta, err := lp.partitions(ctx)
 	if err != nil {
 		if attempt == 0 {
@@ -177,7 +179,7 @@ func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attem
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out := lp.produce(ctx, policy, msgs, byPart, ps)
+			out := lp.produce(ctx, policy, sets, ps)
 			mu.Lock()
 			for p, perr := range out {
 				res[p] = perr
@@ -190,16 +192,16 @@ func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attem
 }
 
 // produce sends one request holding partitions ps (one leader's).
-func (lp *leaderProducer) produce(ctx context.Context, policy retryPolicy, msgs []kafka.Message, byPart map[int32][]int32, ps []int32) map[int32]error {
-	req := &produceAPI.Request{
+func (lp *leaderProducer) produce(ctx context.Context, policy retryPolicy, sets map[int32][]byte, ps []int32) map[int32]error {
+	req := &rawproduce.Request{
 		Acks:    int16(kafka.RequireAll),
 		Timeout: int32(policy.timeout / time.Millisecond),
-		Topics:  []produceAPI.RequestTopic{{Topic: lp.topic, Partitions: make([]produceAPI.RequestPartition, len(ps))}},
+		Topics:  []rawproduce.RequestTopic{{Topic: lp.topic, Partitions: make([]rawproduce.RequestPartition, len(ps))}},
 	}
 	for i, p := range ps {
-		req.Topics[0].Partitions[i] = produceAPI.RequestPartition{
+		req.Topics[0].Partitions[i] = rawproduce.RequestPartition{
 			Partition: p,
-			RecordSet: protocol.RecordSet{Records: &messageRecords{msgs: msgs, indexes: byPart[p]}},
+			RecordSet: protocol.RawRecordSet{Reader: bytes.NewReader(sets[p])},
 		}
 	}
 	out := make(map[int32]error, len(ps))
@@ -242,7 +244,7 @@ func retriable(err error) bool {
 	if errors.As(err, &temp) && temp.Temporary() {
 		return true
 	}
-	var routing *produceAPI.Error
+	var routing *rawproduce.Error
 	if errors.As(err, &routing) {
 		return true
 	}
@@ -272,35 +274,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// messageRecords reads msgs[indexes...] as records without copying them;
-// the record set is encoded one record at a time, so one Record and two
-// readers serve them all.
-type messageRecords struct {
-	msgs       []kafka.Message
-	indexes    []int32
-	next       int
-	record     kafka.Record
-	key, value bytesReader
+// encodeRecordSets encodes each partition's records once (retries send
+// the same bytes), all in one allocation.
+func encodeRecordSets(msgs []kafka.Message, byPart map[int32][]int32, now time.Time) map[int32][]byte {
+	size := 0
+	for _, idx := range byPart {
+		size += recordSetSize(msgs, idx)
+	}
+	buf := make([]byte, 0, size)
+	sets := make(map[int32][]byte, len(byPart))
+	for p, idx := range byPart {
+		start := len(buf)
+		buf = appendRecordSet(buf, msgs, idx, now)
+		sets[p] = buf[start:len(buf):len(buf)]
+	}
+	return sets
 }
-
-func (r *messageRecords) ReadRecord() (*kafka.Record, error) {
-	if r.next >= len(r.indexes) {
-		return nil, io.EOF
-	}
-	m := &r.msgs[r.indexes[r.next]]
-	r.next++
-	r.record = kafka.Record{Time: m.Time, Headers: m.Headers}
-	if m.Key != nil {
-		r.key.Reset(m.Key)
-		r.record.Key = &r.key
-	}
-	if m.Value != nil {
-		r.value.Reset(m.Value)
-		r.record.Value = &r.value
-	}
-	return &r.record, nil
-}
-
-type bytesReader struct{ bytes.Reader }
-
-func (*bytesReader) Close() error { return nil }
