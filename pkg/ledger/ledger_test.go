@@ -342,7 +342,9 @@ func TestWriterPartialFailure(t *testing.T) {
 	}
 	for i, e := range events {
 		p := (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: e.Key()}, ids...)
-		if (p == bigPart) != (werr[i] != nil) {
+		// The big record's partition fails from it on; records of that
+		// partition before it are written.
+		if (p == bigPart && i >= 1) != (werr[i] != nil) {
 			t.Fatalf("event %d (partition %d, the big one's %d): error %v", i, p, bigPart, werr[i])
 		}
 	}
@@ -356,6 +358,49 @@ func TestWriterPartialFailure(t *testing.T) {
 	}
 	if written := len(events) - werr.Count(); n != written {
 		t.Fatalf("read %d records, %d reported written", n, written)
+	}
+}
+
+// A call with more than a batch's worth of bytes for one partition is
+// sent as several batches, in order; a record the broker refuses stops
+// its partition there: the records before it are written, it and the
+// ones after it fail.
+func TestWriterSplitsBigCallsInOrder(t *testing.T) {
+	const topic = "ledger-split"
+	conn := broker(t, topic, 2)
+	w := NewWriter(conn, topic)
+	defer w.Close()
+	ctx := context.Background()
+	payload := []byte(`"` + strings.Repeat("p", 300<<10) + `"`)
+	var events []job.Event
+	for i := range 10 {
+		e := newEvent(int64(100+i), job.StatusDone)
+		e.Payload = payload
+		events = append(events, e)
+	}
+	if err := w.AppendTo(ctx, 1, events...); err != nil {
+		t.Fatalf("3 MB to one partition: %v", err)
+	}
+	got := readAll(t, conn, topic, 2)[1]
+	if len(got) != len(events) {
+		t.Fatalf("partition 1 holds %d records, wrote %d", len(got), len(events))
+	}
+	for i, m := range got {
+		if string(m.Key) != fmt.Sprint(100+i) {
+			t.Fatalf("record %d is job %s: out of order", i, m.Key)
+		}
+	}
+
+	big := newEvent(200, job.StatusDone)
+	big.Payload = []byte(`"` + strings.Repeat("x", 2<<20) + `"`)
+	mixed := []job.Event{newEvent(199, job.StatusDone), big, newEvent(201, job.StatusDone)}
+	err := w.AppendTo(ctx, 0, mixed...)
+	var werr kafka.WriteErrors
+	if !errors.As(err, &werr) || len(werr) != 3 || werr[0] != nil || werr[1] == nil || werr[2] == nil {
+		t.Fatalf("small, too big, small: %v", err)
+	}
+	if p0 := readAll(t, conn, topic, 2)[0]; len(p0) != 1 || string(p0[0].Key) != "199" {
+		t.Fatalf("partition 0 holds %d records", len(p0))
 	}
 }
 

@@ -80,35 +80,83 @@ func (lp *leaderProducer) partitions(ctx context.Context) ([]metadataAPI.Respons
 	return nil, fmt.Errorf("reading the metadata of %s: %w", lp.topic, kafka.UnknownTopicOrPartition)
 }
 
+// maxBatchBytes bounds one partition's record batch in a request, as
+// kafka.Writer's BatchBytes default did: Kafka refuses a batch above the
+// topic's max.message.bytes (1 MiB by default), and a produce request
+// carries one batch per partition, so a call with more for one partition
+// (big payloads) is sent as several requests, in order.
+const maxBatchBytes = 1 << 20
+
 // write sends msgs[i] to partition parts[i] and waits until all in-sync
 // replicas have them. Transient failures (a leader moved, not enough
 // replicas, a timeout, a broken connection) are retried per partition
 // with policy's backoff, as kafka.Writer retried its batches. The error,
 // when some partition failed for good, is a kafka.WriteErrors with one
-// entry per message (nil for those written).
+// entry per message (nil for those written). A partition's records go
+// out in order: after a batch failed for good, the partition's later
+// batches are not sent and fail with the same error.
 func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []kafka.Message, parts []int32) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	byPart := groupByPartition(parts)
-	pending := make([]int32, 0, len(byPart))
-	for p := range byPart {
+	batches := encodeRecordSets(msgs, byPart, time.Now(), maxBatchBytes)
+	failed := make(map[int32]error)
+	failedFrom := make(map[int32]int) // index into byPart[p] of the first message not written
+	for round := 0; ; round++ {
+		sets := make(map[int32][]byte, len(batches))
+		for p, bs := range batches {
+			if round < len(bs) && failed[p] == nil {
+				sets[p] = bs[round].set
+			}
+		}
+		if len(sets) == 0 {
+			break
+		}
+		errs, err := lp.send(ctx, policy, round == 0, sets)
+		if err != nil {
+			return err
+		}
+		for p, perr := range errs {
+			failed[p] = perr
+			failedFrom[p] = batches[p][round].from
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	werr := make(kafka.WriteErrors, len(msgs))
+	for p, perr := range failed {
+		for _, i := range byPart[p][failedFrom[p]:] {
+			werr[i] = perr
+		}
+	}
+	return werr
+}
+
+// send writes one batch per partition of sets, retrying what failed
+// for a transient reason, and returns the partitions that failed for
+// good (or ran out of attempts) with their last error. err is the
+// context's error, or, on a call's first request, a topic the metadata
+// does not have: kafka.Writer failed such a call at once, as a whole.
+func (lp *leaderProducer) send(ctx context.Context, policy retryPolicy, first bool, sets map[int32][]byte) (map[int32]error, error) {
+	pending := make([]int32, 0, len(sets))
+	for p := range sets {
 		pending = append(pending, p)
 	}
-	sets := encodeRecordSets(msgs, byPart, time.Now())
-	failed := make(map[int32]error, len(byPart))
+	failed := make(map[int32]error)
 	for attempt := 0; len(pending) > 0 && attempt < policy.attempts; attempt++ {
 		if attempt > 0 {
 			if err := sleep(ctx, policy.backoff(attempt)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
-		results, err := lp.attempt(ctx, policy, attempt, sets, pending)
+		results, err := lp.attempt(ctx, policy, first && attempt == 0, sets, pending)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pending = pending[:0]
 		for p, perr := range results {
@@ -123,29 +171,22 @@ func (lp *leaderProducer) write(ctx context.Context, policy retryPolicy, msgs []
 			}
 		}
 	}
-	if len(failed) == 0 {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	werr := make(kafka.WriteErrors, len(msgs))
-	for p, perr := range failed {
-		for _, i := range byPart[p] {
-			werr[i] = perr
+	if len(failed) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 	}
-	return werr
+	return failed, nil
 }
 
 // attempt sends the pending partitions once, one request per leader, and
 // returns each partition's outcome. A failure to read the topic's
-// metadata on the first attempt (no such topic) is returned as err, as
-// kafka.Writer returned it; later, it is every partition's outcome.
-func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, attempt int, sets map[int32][]byte, pending []int32) (map[int32]error, error) {
+// metadata on a call's first request (no such topic) is returned as err,
+// as kafka.Writer returned it; later, it is every partition's outcome.
+func (lp *leaderProducer) attempt(ctx context.Context, policy retryPolicy, first bool, sets map[int32][]byte, pending []int32) (map[int32]error, error) {
 	meta, err := lp.partitions(ctx)
 	if err != nil {
-		if attempt == 0 {
+		if first {
 			return nil, err
 		}
 		res := make(map[int32]error, len(pending))
@@ -274,19 +315,40 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// recordBatch is one encoded batch of a partition's records: those of
+// byPart[p][from:to].
+type recordBatch struct {
+	set      []byte
+	from, to int
+}
+
 // encodeRecordSets encodes each partition's records once (retries send
-// the same bytes), all in one allocation.
-func encodeRecordSets(msgs []kafka.Message, byPart map[int32][]int32, now time.Time) map[int32][]byte {
+// the same bytes), all in one allocation, cut into batches of at most
+// about limit bytes (a record larger than that is a batch of its own,
+// for the broker to refuse).
+func encodeRecordSets(msgs []kafka.Message, byPart map[int32][]int32, now time.Time, limit int) map[int32][]recordBatch {
 	size := 0
 	for _, idx := range byPart {
 		size += recordSetSize(msgs, idx)
 	}
 	buf := make([]byte, 0, size)
-	sets := make(map[int32][]byte, len(byPart))
+	out := make(map[int32][]recordBatch, len(byPart))
 	for p, idx := range byPart {
-		start := len(buf)
-		buf = appendRecordSet(buf, msgs, idx, now)
-		sets[p] = buf[start:len(buf):len(buf)]
+		for from := 0; from < len(idx); {
+			to, n := from, recordSetSize(nil, nil)
+			for to < len(idx) {
+				m := recordSetSize(msgs, idx[to:to+1]) - recordSetSize(nil, nil)
+				if to > from && n+m > limit {
+					break
+				}
+				n += m
+				to++
+			}
+			start := len(buf)
+			buf = appendRecordSet(buf, msgs, idx[from:to], now)
+			out[p] = append(out[p], recordBatch{set: buf[start:len(buf):len(buf)], from: from, to: to})
+			from = to
+		}
 	}
-	return sets
+	return out
 }
