@@ -271,6 +271,7 @@ func (v *View) readPartition(ctx context.Context, p int) {
 				break
 			}
 			if rec.Offset < next {
+				closeRecord(rec)
 				continue // a fetch may start at the beginning of a batch
 			}
 			d := decoded{rec: Record{Partition: p, Offset: rec.Offset, Time: rec.Time}}
@@ -286,6 +287,7 @@ func (v *View) readPartition(ctx context.Context, p int) {
 			} else {
 				buf = buf[:0]
 			}
+			closeRecord(rec)
 			if d.err == nil {
 				// The decoder copies what it keeps, so buf is reused.
 				d.ev, d.err = job.Decode(buf)
@@ -306,6 +308,21 @@ func (v *View) readPartition(ctx context.Context, p int) {
 		}
 		v.applyBatch(p, batch, next, resp.HighWatermark)
 		clear(batch)
+	}
+}
+
+// closeRecord hands a fetched record's key and value back to kafka-go
+// once read. Each record batch of a fetch is copied into 64 KiB pages
+// that go back to kafka-go's pool only when every record's key and value
+// is closed; unclosed, every batch the view tailed was a new 64 KiB for
+// the GC: with 1,000 POST /jobs a second (a record batch each, or a few)
+// ~40 MB/s, 80% of serve's garbage.
+func closeRecord(rec *kafka.Record) {
+	if rec.Key != nil {
+		rec.Key.Close()
+	}
+	if rec.Value != nil {
+		rec.Value.Close()
 	}
 }
 
