@@ -27,6 +27,18 @@ type Enqueuer interface {
 	Append(ctx context.Context, events ...job.Event) error
 }
 
+// DefaultBatchSize is Options.BatchSize's default. Each write is one
+// produce request per partition leader, so bigger writes mean fewer
+// requests for jobctl and the broker: at 3 M mock jobs on a single-node
+// Kafka, 10,000 took ~0.9 us of jobctl CPU per job against ~1.2 us
+// with 1,000 (medians of 3 alternating runs).
+const DefaultBatchSize = 10_000
+
+// MaxBatchPayloadBytes ends a write early once its jobs' payloads add up
+// to this much (the ledger writer splits a partition's share into 1 MiB
+// batches in any case).
+const MaxBatchPayloadBytes = 8 << 20
+
 // OnError says what a bad input line does.
 type OnError string
 
@@ -47,7 +59,9 @@ type Options struct {
 	// say themselves (run_at) are to run; zero = as soon as possible.
 	RunAt time.Time
 	Delay time.Duration
-	// BatchSize is the most jobs one write carries (default 1000).
+	// BatchSize is the most jobs one write carries (default
+	// DefaultBatchSize); a write also ends once its jobs' payloads reach
+	// MaxBatchPayloadBytes, so big payloads do not pile up in memory.
 	BatchSize int
 	// Senders is how many writes are in flight at once (default 4).
 	Senders int
@@ -87,7 +101,7 @@ func (s Summary) OK() bool { return s.Failed == 0 && s.BadLines == 0 && s.Stoppe
 // Run produces every job from src onto w.
 func Run(ctx context.Context, w Enqueuer, src Source, opts Options) (Summary, error) {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 1000
+		opts.BatchSize = DefaultBatchSize
 	}
 	if opts.Senders <= 0 {
 		opts.Senders = 4
@@ -197,10 +211,11 @@ func (r *run) recycle(b []job.Event) {
 // read pulls jobs from src into batches, pacing them at opts.Rate.
 func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) error {
 	batch := r.newBatch()
+	payloadBytes := 0
 	flush := func() {
 		if len(batch) > 0 {
 			batches <- batch
-			batch = r.newBatch()
+			batch, payloadBytes = r.newBatch(), 0
 		}
 	}
 	defer flush()
@@ -257,9 +272,10 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 			}
 		}
 		batch = append(batch, e)
+		payloadBytes += len(e.Payload)
 		// A job that waited for its slot goes out in it, not after the
 		// next read, which may block (stdin).
-		if paced || len(batch) >= r.opts.BatchSize {
+		if paced || len(batch) >= r.opts.BatchSize || payloadBytes >= MaxBatchPayloadBytes {
 			flush()
 		}
 	}

@@ -182,3 +182,43 @@ func TestRunKeepsBatchesOfCancelledWrites(t *testing.T) {
 type cancelledEnqueuer struct{}
 
 func (cancelledEnqueuer) Append(ctx context.Context, _ ...job.Event) error { return ctx.Err() }
+
+// sizesEnqueuer records how many events each write carried.
+type sizesEnqueuer struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sizesEnqueuer) Append(_ context.Context, events ...job.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sizes = append(s.sizes, len(events))
+	return nil
+}
+
+// Writes end at BatchSize jobs, or earlier once their payloads add up to
+// MaxBatchPayloadBytes.
+func TestRunBoundsBatchesByCountAndPayload(t *testing.T) {
+	enq := &sizesEnqueuer{}
+	if _, err := Run(context.Background(), enq, NewMockSource(DefaultBatchSize+5, "t", nil), Options{Senders: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(enq.sizes) != 2 || enq.sizes[0] != DefaultBatchSize {
+		t.Fatalf("write sizes %v, want %d then 5", enq.sizes, DefaultBatchSize)
+	}
+	enq = &sizesEnqueuer{}
+	payload := []byte(`"` + strings.Repeat("x", 1<<20) + `"`)
+	if _, err := Run(context.Background(), enq, NewMockSource(20, "t", payload), Options{Senders: 1}); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range enq.sizes {
+		if n*len(payload) > MaxBatchPayloadBytes+len(payload) {
+			t.Fatalf("a write of %d 1 MiB payloads (sizes %v)", n, enq.sizes)
+		}
+		total += n
+	}
+	if total != 20 || len(enq.sizes) < 3 {
+		t.Fatalf("write sizes %v", enq.sizes)
+	}
+}
