@@ -40,13 +40,13 @@ func (w *Worker) slot(ctx context.Context, n int) {
 			w.pool.release(t) // stopping, or the partition is given up
 			continue
 		}
-		w.runAttempt(t, workerID, clock)
+		w.runAttempt(t, n, workerID, clock)
 	}
 }
 
 // runAttempt runs one attempt of t and hands its outcome to the
 // partition's recorder.
-func (w *Worker) runAttempt(t *task, workerID string, clock *attemptClock) {
+func (w *Worker) runAttempt(t *task, slot int, workerID string, clock *attemptClock) {
 	p := t.p
 	if !p.begin() {
 		w.pool.release(t)
@@ -62,11 +62,18 @@ func (w *Worker) runAttempt(t *task, workerID string, clock *attemptClock) {
 	ev.RetryAt = time.Time{}
 
 	// Registered before the cancel check: a cancel written meanwhile
-	// either is seen by the check or finds the attempt registered.
-	attemptCtx, cancelAttempt := context.WithCancelCause(p.handlerCtx)
-	w.attempts.track(t.key, ev.Run, cancelAttempt)
-	defer w.attempts.untrack(t.key)
+	// either is seen by the check or finds the attempt registered. The
+	// context is not registered with the partition's (attemptParent has
+	// no Done): the partition's end reaches it through w.attempts
+	// (partition.go, start), and a partition that ended before the
+	// registration is seen by the check after it.
+	attemptCtx, cancelAttempt := context.WithCancelCause(p.attemptParent)
+	w.attempts.track(slot, t.key, ev.Run, p, cancelAttempt)
+	defer w.attempts.untrack(slot)
 	defer cancelAttempt(nil)
+	if p.handlerCtx.Err() != nil {
+		cancelAttempt(context.Cause(p.handlerCtx))
+	}
 	if w.control.Cancelled(t.key, ev.Run) {
 		w.pool.release(t)
 		now := time.Now()

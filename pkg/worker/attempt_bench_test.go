@@ -14,9 +14,17 @@ import (
 // BenchmarkPoolAndAttempt measures the runtime's own cost per job between
 // fetch and recorder, with a handler that does nothing: pool hand-off,
 // time limit (consume's default of 5 minutes), RUNNING timer, the
-// handler call and the outcome.
+// handler call and the outcome. "func" is a HandlerFunc (run in a
+// goroutine of its own that the slot may abandon), "sleep0" consume's
+// `--sleep 0s` (handler.Sleep, run on the slot's goroutine).
 func BenchmarkPoolAndAttempt(b *testing.B) {
-	noop := handler.HandlerFunc(func(context.Context, job.Event) error { return nil })
+	b.Run("func", func(b *testing.B) {
+		benchmarkPoolAndAttempt(b, handler.HandlerFunc(func(context.Context, job.Event) error { return nil }))
+	})
+	b.Run("sleep0", func(b *testing.B) { benchmarkPoolAndAttempt(b, handler.Sleep{}) })
+}
+
+func benchmarkPoolAndAttempt(b *testing.B, noop handler.Handler) {
 	w, err := New(&kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, Config{Topic: "t", Group: "g", Concurrency: 8, Policy: Policy{Timeout: 5 * time.Minute}}, noop, Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -152,3 +152,62 @@ func TestPausedGroupStartsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningAttemptsReachedByCancelAndPartitionLoss: an attempt's context
+// is not registered with its partition's; a cancel by job id and the end
+// of the partition's handler context still end it.
+func TestRunningAttemptsReachedByCancelAndPartitionLoss(t *testing.T) {
+	started := make(chan string, 2)
+	h := handler.HandlerFunc(func(ctx context.Context, j job.Event) error {
+		started <- j.JobID.String()
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	w, err := New(&kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, Config{Topic: "t", Group: "g", Concurrency: 2}, h, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handlerCtx, w.writeCtx = context.Background(), context.Background()
+	w.pool = newJobPool(8)
+	lost := w.newPartition(0, -1)
+	kept := w.newPartition(1, -1)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	for n := range 2 {
+		go w.slot(ctx, n)
+	}
+	submit := func(p *partition, id int64) {
+		ev := job.Event{JobID: job.NumericID(id), Status: job.StatusNew, Type: "t"}
+		if err := w.pool.submit(ctx, &task{p: p, offset: id, key: ev.JobID.String(), event: ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(lost, 1)
+	submit(kept, 2)
+	<-started
+	<-started
+	lost.cancelHandler() // the partition is lost: its running job must stop
+	if !w.attempts.cancel("2", 0) {
+		t.Fatal("cancel did not find job 2's running attempt")
+	}
+	select {
+	case o := <-kept.results:
+		if o.event.Status != job.StatusCancelled {
+			t.Errorf("cancelled job: %s, want CANCELED", o.event.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled attempt did not end")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.stats.interrupted.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lost partition's attempt did not end")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case o := <-lost.results:
+		t.Errorf("a lost partition's interrupted job was recorded: %+v", o.event)
+	default:
+	}
+}

@@ -42,7 +42,8 @@ type partition struct {
 	stopFetch     context.CancelFunc
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
-	fetched       chan struct{} // closed when the fetcher has returned
+	attemptParent context.Context // handlerCtx's values without its cancellation (attempt.go)
+	fetched       chan struct{}   // closed when the fetcher has returned
 
 	tracker *OffsetTracker
 	results chan *outcome
@@ -78,6 +79,10 @@ func (w *Worker) newPartition(id int, committed int64) *partition {
 	p.cleanFrom.Store(math.MaxInt64)
 	p.fetchCtx, p.stopFetch = context.WithCancel(context.Background())
 	p.handlerCtx, p.cancelHandler = context.WithCancel(w.handlerCtx)
+	p.attemptParent = context.WithoutCancel(p.handlerCtx)
+	// One registration per partition instead of one per attempt: when
+	// handlerCtx ends, so do the attempts of the partition's jobs.
+	context.AfterFunc(p.handlerCtx, func() { w.attempts.cancelPartition(p, context.Cause(p.handlerCtx)) })
 	p.tracker.Assign(id, committed)
 	return p
 }

@@ -67,8 +67,12 @@ func (t *OffsetTracker) Completed(partition int, offset int64) {
 	if p == nil || p.head == len(p.pending) || offset < p.pending[p.head] || offset > p.last {
 		return // not pending: completed twice, or never fetched
 	}
-	p.done[offset] = true
-	for p.head < len(p.pending) && p.done[p.pending[p.head]] {
+	if offset == p.pending[p.head] {
+		p.head++ // in order, the usual case: no map write
+	} else {
+		p.done[offset] = true
+	}
+	for len(p.done) > 0 && p.head < len(p.pending) && p.done[p.pending[p.head]] {
 		delete(p.done, p.pending[p.head])
 		p.head++
 	}

@@ -198,7 +198,7 @@ type Worker struct {
 	member *group.Member
 
 	control  *control.Tail
-	attempts attemptsByJob
+	attempts runningAttempts
 	paused   atomic.Bool // the group is paused (control.go)
 
 	// handlerCtx ends when running handlers must stop (grace over,
@@ -264,12 +264,12 @@ func New(conn *kafkaconn.Conn, cfg Config, h handler.Handler, opts Options) (*Wo
 	}
 	w.resultHandler, _ = h.(handler.ResultHandler)
 	w.prompt, _ = h.(promptHandler)
+	w.attempts.init(cfg.Concurrency)
 	if w.metrics != nil {
 		w.handlerDone = w.metrics.HandlerDuration.WithLabelValues(string(job.StatusDone))
 		w.handlerFailed = w.metrics.HandlerDuration.WithLabelValues(string(job.StatusFailed))
 	}
 	w.workerMarker = []byte(`"worker":"` + w.id + `-`)
-	w.attempts.byID = map[string]runningAttempt{}
 	w.control = control.NewTail(conn, cfg.Topic, control.TailOptions{Logger: w.log.With("part", "control"), OnChange: w.onControl})
 	return w, nil
 }
