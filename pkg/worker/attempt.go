@@ -152,6 +152,12 @@ func (w *Worker) callHandler(ctx context.Context, ev job.Event) (json.RawMessage
 		r := w.invoke(ctx, ev)
 		return r.result, r.err
 	}
+	return w.callHandlerAside(ctx, ev)
+}
+
+// callHandlerAside is callHandler's goroutine path, apart so that only
+// it moves the event to the heap.
+func (w *Worker) callHandlerAside(ctx context.Context, ev job.Event) (json.RawMessage, error) {
 	done := make(chan handlerReturn, 1)
 	go func() { done <- w.invoke(ctx, ev) }()
 	select {

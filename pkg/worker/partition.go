@@ -45,9 +45,10 @@ type partition struct {
 	attemptParent context.Context // handlerCtx's values without its cancellation (attempt.go)
 	fetched       chan struct{}   // closed when the fetcher has returned
 
-	tracker *OffsetTracker
-	results chan *outcome
-	written chan struct{} // closed when the recorder has written everything
+	tracker  *OffsetTracker
+	results  chan *outcome
+	written  chan struct{} // closed when the recorder has written everything
+	eventBuf []job.Event   // the recorder's, reused for each write
 
 	mu      sync.Mutex
 	closing bool

@@ -92,11 +92,16 @@ func (p *partition) record(batch []*outcome) {
 		})
 	p.writeEach(batch, "writing job events", func(o *outcome) bool { return o.event.Status != "" },
 		func(ctx context.Context, os []*outcome) error {
-			evs := make([]job.Event, len(os))
-			for i, o := range os {
-				evs[i] = o.event
+			// One buffer per recorder, reused: a batch's events are
+			// copied here for every write (up to maxEventBatch of them).
+			evs := p.eventBuf[:0]
+			for _, o := range os {
+				evs = append(evs, o.event)
 			}
-			return w.writer.AppendTo(ctx, p.id, evs...)
+			err := w.writer.AppendTo(ctx, p.id, evs...)
+			clear(evs) // hold no payloads or results until the next write
+			p.eventBuf = evs[:0]
+			return err
 		},
 		func(o *outcome, err error) {
 			p.log.Error("a job event cannot be written; going on without it", "job_id", o.event.JobID, "status", o.event.Status, "err", err)
