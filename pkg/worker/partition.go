@@ -181,7 +181,12 @@ func (p *partition) fetch(offset int64) {
 			defer t.CloseIdleConnections()
 		}
 		f := &fetcher{client: client, topic: w.cfg.Topic, partition: p.id, maxWait: w.cfg.MaxWait,
-			// Jobs of aborted transactions never happened.
+			// Read committed: nothing of a transaction still open is
+			// fetched. Records of *aborted* transactions still are:
+			// kafka-go reads the broker's list of them and drops it
+			// (so did the kafka.Reader used before). jobctl writes no
+			// transactions; a transactional producer that aborts would
+			// have its jobs run.
 			isolation: kafka.ReadCommitted, group: w.cfg.Group, log: p.log}
 		f.run(p.fetchCtx, offset, batches)
 	}()
