@@ -187,12 +187,17 @@ func (f *fetcher) fill(ctx context.Context, b *fetchedBatch, offset int64) (int6
 				continue
 			}
 			if rec.Offset < next {
+				closeRecord(rec)
 				continue // a fetch starts at the beginning of a record batch
 			}
 			r := fetchedRecord{offset: rec.Offset, h: f.parseHeaders(rec.Headers)}
 			if r.key, b.arena, err = appendBytes(b.arena, rec.Key); err == nil {
 				r.value, b.arena, err = appendBytes(b.arena, rec.Value)
 			}
+			// Closing hands the response's pages back to kafka-go's pool
+			// once every record of theirs is read; unclosed, each fetch
+			// allocated its pages anew (~11% of a no-op job's bytes).
+			closeRecord(rec)
 			if err != nil {
 				if len(b.records) > 0 || next > offset {
 					return f.slice(b, next), nil
