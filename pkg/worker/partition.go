@@ -49,6 +49,8 @@ type partition struct {
 	results  chan *outcome
 	written  chan struct{} // closed when the recorder has written everything
 	eventBuf []job.Event   // the recorder's, reused for each write
+	// completedBuf is the recorder's, reused for each batch's offsets.
+	completedBuf []int64
 
 	mu      sync.Mutex
 	closing bool

@@ -162,11 +162,13 @@ func (p *partition) finish(batch []*outcome) {
 	if err := w.plog.Write(lines...); err != nil {
 		w.logErrOnce.Do(func() { p.log.Error("writing the processed log", "err", err) })
 	}
+	offsets := p.completedBuf[:0]
+	var counts outcomeCounts
 	for _, o := range batch {
 		if o.dropped {
 			continue
 		}
-		p.tracker.Completed(p.id, o.offset)
+		offsets = append(offsets, o.offset)
 		if o.task == nil {
 			if o.event.Status == job.StatusScheduled {
 				w.count(&w.stats.scheduled)
@@ -174,7 +176,7 @@ func (p *partition) finish(batch []*outcome) {
 			continue
 		}
 		ev := o.event
-		w.countOutcome(ev.Status, now)
+		counts.add(ev.Status)
 		switch ev.Status {
 		case job.StatusFailed:
 			p.log.Info("job attempt failed; retrying later", "job_id", ev.JobID, "attempt", ev.Attempt, "retry_at", ev.RetryAt, "err", ev.Error)
@@ -182,6 +184,11 @@ func (p *partition) finish(batch []*outcome) {
 			p.log.Warn("job is dead: moved to the dead-letter topic", "job_id", ev.JobID, "attempt", ev.Attempt, "err", ev.Error)
 		}
 	}
+	// Once per batch: the tracker's lock is shared with the fetcher, and
+	// the counters with every other partition's recorder.
+	p.tracker.Completed(p.id, offsets...)
+	p.completedBuf = offsets[:0]
+	w.countOutcomes(counts, now)
 	w.noteActivity()
 }
 

@@ -58,13 +58,22 @@ func (t *OffsetTracker) Fetched(partition int, offset int64) bool {
 	return true
 }
 
-// Completed records that the record at offset needs no more work: its
-// job's event is written, or it was not a job to run.
-func (t *OffsetTracker) Completed(partition int, offset int64) {
+// Completed records that the records at offsets need no more work:
+// their jobs' events are written, or they were not jobs to run.
+func (t *OffsetTracker) Completed(partition int, offsets ...int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[partition]
-	if p == nil || p.head == len(p.pending) || offset < p.pending[p.head] || offset > p.last {
+	if p == nil {
+		return
+	}
+	for _, offset := range offsets {
+		p.complete(offset)
+	}
+}
+
+func (p *partitionOffsets) complete(offset int64) {
+	if p.head == len(p.pending) || offset < p.pending[p.head] || offset > p.last {
 		return // not pending: completed twice, or never fetched
 	}
 	if offset == p.pending[p.head] {

@@ -563,27 +563,43 @@ func (w *Worker) noteActivity() { w.lastActivity.Store(time.Now().UnixNano()) }
 
 func (w *Worker) count(c *atomic.Int64) { c.Add(1) }
 
-// countOutcome counts a written attempt outcome.
-func (w *Worker) countOutcome(status job.Status, at time.Time) {
-	if w.metrics != nil {
-		w.metrics.JobsProcessed.WithLabelValues(string(status)).Inc()
-	}
-	if status == job.StatusCancelled {
-		w.stats.cancelled.Add(1)
-		return
-	}
-	w.stats.processed.Add(1)
+// outcomeCounts counts a batch's written attempt outcomes by status.
+type outcomeCounts struct{ done, failed, dead, cancelled int64 }
+
+func (c *outcomeCounts) add(status job.Status) {
 	switch status {
 	case job.StatusDone:
-		w.stats.done.Add(1)
+		c.done++
 	case job.StatusFailed:
-		w.stats.failed.Add(1)
+		c.failed++
 	case job.StatusDead:
-		w.stats.dead.Add(1)
+		c.dead++
+	case job.StatusCancelled:
+		c.cancelled++
 	}
-	n := at.UnixNano()
-	w.firstJob.CompareAndSwap(0, n)
-	w.lastJob.Store(n)
+}
+
+// countOutcomes counts a batch of written attempt outcomes, ended at at.
+func (w *Worker) countOutcomes(c outcomeCounts, at time.Time) {
+	for _, s := range []struct {
+		status job.Status
+		n      int64
+		stat   *atomic.Int64
+	}{{job.StatusDone, c.done, &w.stats.done}, {job.StatusFailed, c.failed, &w.stats.failed}, {job.StatusDead, c.dead, &w.stats.dead}, {job.StatusCancelled, c.cancelled, &w.stats.cancelled}} {
+		if s.n == 0 {
+			continue
+		}
+		s.stat.Add(s.n)
+		if w.metrics != nil {
+			w.metrics.JobsProcessed.WithLabelValues(string(s.status)).Add(float64(s.n))
+		}
+	}
+	if n := c.done + c.failed + c.dead; n > 0 {
+		w.stats.processed.Add(n)
+		ns := at.UnixNano()
+		w.firstJob.CompareAndSwap(0, ns)
+		w.lastJob.Store(ns)
+	}
 }
 
 func (w *Worker) summary(start time.Time, stopCtx context.Context) Summary {
