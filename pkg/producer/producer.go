@@ -227,6 +227,12 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// What was read goes out before a read that may block (a pipe
+		// with nothing more to say yet): a job must not wait for later
+		// input to fill its batch.
+		if p, ok := src.(pendingSource); ok && !p.Pending() {
+			flush()
+		}
 		// The job is read before waiting for its slot: waiting first would
 		// add a whole interval after the last job, only to find the end.
 		e, err := src.Next(ctx)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/segmentio/kafka-go"
@@ -220,5 +221,37 @@ func TestRunBoundsBatchesByCountAndPayload(t *testing.T) {
 	}
 	if total != 20 || len(enq.sizes) < 3 {
 		t.Fatalf("write sizes %v", enq.sizes)
+	}
+}
+
+// Jobs read from a pipe that has nothing more to say yet are sent, not
+// held until later input fills their batch.
+func TestRunSendsWhatWasReadBeforeWaitingForInput(t *testing.T) {
+	pr, pw := io.Pipe()
+	enq := &fakeEnqueuer{}
+	done := make(chan Summary, 1)
+	go func() {
+		s, _ := Run(context.Background(), enq, NewLineSource(pr), Options{})
+		done <- s
+	}()
+	if _, err := io.WriteString(pw, "{\"job_id\": 1}\n{\"job_id\": 2}\n{\"job_id\": 3}\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		enq.mu.Lock()
+		n := len(enq.got)
+		enq.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 jobs sent while the input stayed open", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pw.Close()
+	if s := <-done; s.Sent != 3 || !s.OK() {
+		t.Fatalf("summary %+v", s)
 	}
 }

@@ -20,6 +20,12 @@ type Source interface {
 	Next(ctx context.Context) (job.Event, error)
 }
 
+// pendingSource is a Source that can say whether Next would return
+// without waiting for input.
+type pendingSource interface {
+	Pending() bool
+}
+
 // LineError is an input line that is not a valid job.
 type LineError struct {
 	Line int
@@ -102,6 +108,10 @@ func (l *LineSource) reader() {
 		}
 	}
 }
+
+// Pending reports whether a line (or the end) has been read and waits
+// for Next.
+func (l *LineSource) Pending() bool { return len(l.lines) > 0 }
 
 // Next returns the next job, io.EOF at the end, or a *LineError.
 func (l *LineSource) Next(ctx context.Context) (job.Event, error) {
