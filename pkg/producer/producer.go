@@ -39,6 +39,10 @@ const DefaultBatchSize = 10_000
 // batches in any case).
 const MaxBatchPayloadBytes = 8 << 20
 
+// pendingWait is how long a batch waits for the next input line before
+// it is sent without it.
+const pendingWait = time.Millisecond
+
 // OnError says what a bad input line does.
 type OnError string
 
@@ -230,7 +234,7 @@ func (r *run) read(ctx context.Context, src Source, batches chan<- []job.Event) 
 		// What was read goes out before a read that may block (a pipe
 		// with nothing more to say yet): a job must not wait for later
 		// input to fill its batch.
-		if p, ok := src.(pendingSource); ok && !p.Pending() {
+		if p, ok := src.(pendingSource); ok && len(batch) > 0 && !p.Pending(pendingWait) {
 			flush()
 		}
 		// The job is read before waiting for its slot: waiting first would

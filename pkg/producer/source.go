@@ -21,9 +21,9 @@ type Source interface {
 }
 
 // pendingSource is a Source that can say whether Next would return
-// without waiting for input.
+// without waiting for input, waiting up to d for it to.
 type pendingSource interface {
-	Pending() bool
+	Pending(d time.Duration) bool
 }
 
 // LineError is an input line that is not a valid job.
@@ -81,6 +81,8 @@ type LineSource struct {
 	line  int
 	once  sync.Once
 	lines chan readResult
+	// peeked is a result Pending took from lines; Next returns it first.
+	peeked *readResult
 }
 
 type readResult struct {
@@ -110,18 +112,37 @@ func (l *LineSource) reader() {
 }
 
 // Pending reports whether a line (or the end) has been read and waits
-// for Next.
-func (l *LineSource) Pending() bool { return len(l.lines) > 0 }
+// for Next, waiting up to d for one: the reading goroutine is often a
+// moment behind a fast file, and a batch should not end for that.
+func (l *LineSource) Pending(d time.Duration) bool {
+	l.once.Do(func() { go l.reader() })
+	if l.peeked != nil || len(l.lines) > 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case res := <-l.lines:
+		l.peeked = &res
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // Next returns the next job, io.EOF at the end, or a *LineError.
 func (l *LineSource) Next(ctx context.Context) (job.Event, error) {
 	l.once.Do(func() { go l.reader() })
 	for {
 		var res readResult
-		select {
-		case <-ctx.Done():
-			return job.Event{}, ctx.Err()
-		case res = <-l.lines:
+		if l.peeked != nil {
+			res, l.peeked = *l.peeked, nil
+		} else {
+			select {
+			case <-ctx.Done():
+				return job.Event{}, ctx.Err()
+			case res = <-l.lines:
+			}
 		}
 		text, tooLong, err := res.text, res.tooLong, res.err
 		if err != nil {
