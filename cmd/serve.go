@@ -15,7 +15,6 @@ import (
 	"github.com/jobctl/jobctl/pkg/producer"
 	"github.com/jobctl/jobctl/pkg/schedule"
 	"github.com/jobctl/jobctl/pkg/view"
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 )
 
@@ -144,12 +143,6 @@ func serveOnWith(ctx context.Context, app *App, ln net.Listener, opts serveOptio
 	}
 	v := view.New(view.Options{Conn: conn, Topic: cfg.Topic, WaitForBroker: true, Logger: app.Logger, Metrics: m})
 	w := ledger.NewWriter(conn, cfg.Topic)
-	// POSTs arrive one record at a time and a batch waits only 2 ms, so
-	// the API's batches hold a record or a few; kafka-go allocates every
-	// batch's full BatchSize of Messages up front (writeBatch.add), which
-	// at the shared default of 1000 was ~150 KB per POST and most of
-	// serve's garbage. 64 per partition still batches a burst.
-	w.Tune(func(kw *kafka.Writer) { kw.BatchSize = apiBatchSize })
 	defer w.Close()
 	// POST /jobs: a lone job is sent at once, jobs arriving during a write go in the next one.
 	enq := producer.NewCoalescer(w, producer.CoalescerOptions{})
@@ -234,10 +227,6 @@ func serveOnWith(ctx context.Context, app *App, ln net.Listener, opts serveOptio
 	}
 	return nil
 }
-
-// apiBatchSize is the POST /jobs writer's batch size per partition (see
-// serveOn).
-const apiBatchSize = 64
 
 // noLimitIfZero maps a config limit (0 = none) to api.Options' (0 =
 // default, negative = none).

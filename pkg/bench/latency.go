@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jobctl/jobctl/pkg/handler"
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/jobctl/jobctl/pkg/ledger"
 	"github.com/jobctl/jobctl/pkg/producer"
@@ -53,7 +52,7 @@ func measureLatency(ctx context.Context, s *scratch, topic string, cfg Config, o
 	defer bg.Wait() // after cancel: workers and readers stop
 	defer cancel()
 
-	noop := handler.HandlerFunc(func(context.Context, job.Event) error { return nil })
+	noop := promptHandler(func(context.Context, job.Event) error { return nil })
 	workerErrs := make(chan error, cfg.Workers)
 	for i := range cfg.Workers {
 		w, err := worker.New(s.conn, worker.Config{

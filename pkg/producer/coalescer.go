@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/jobctl/jobctl/pkg/job"
 	"github.com/segmentio/kafka-go"
@@ -35,14 +34,13 @@ type CoalescerOptions struct {
 
 // Coalescer sends an Append at once when fewer than MaxInFlight writes
 // of its own are in flight, and otherwise gathers the Appends that
-// arrive meanwhile into the next write. kafka-go's Writer sends a partial batch only when its
-// BatchTimeout expires, so every lone job (an API request, a job every
-// few milliseconds) waited out that timeout before its round trip;
-// here a lone job pays one round trip, and under load the writes grow
-// by themselves while the previous one is in flight, so throughput does
-// not drop to one record per round trip. The batching is done here: a
-// writer that can be tuned (ledger.Writer) gets a batch timeout of a
-// microsecond, so that it sends what it is given at once.
+// arrive meanwhile into the next write: a lone job (an API request, a
+// job every few milliseconds) pays one round trip, and under load the
+// writes grow by themselves while the previous one is in flight, so
+// throughput does not drop to one record per round trip and the broker
+// is not sent one request per job. (ledger.Writer sends each call at
+// once; kafka.Writer, which it used to be, held a partial batch until
+// its BatchTimeout expired.)
 //
 // An Append whose context ends returns at once; its events may still be
 // written if the write had started (as with kafka-go's Writer), and are
@@ -64,12 +62,8 @@ type appendRequest struct {
 	err    chan error // buffered: the loop never waits for a caller
 }
 
-// NewCoalescer starts a Coalescer over w, which it tunes (see above)
-// and which must not have written yet; Close stops it (not w).
+// NewCoalescer starts a Coalescer over w; Close stops it (not w).
 func NewCoalescer(w Enqueuer, opts CoalescerOptions) *Coalescer {
-	if t, ok := w.(interface{ Tune(func(*kafka.Writer)) }); ok {
-		t.Tune(func(kw *kafka.Writer) { kw.BatchTimeout = time.Microsecond })
-	}
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultCoalesceMax
 	}

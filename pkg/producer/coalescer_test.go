@@ -173,23 +173,6 @@ func TestCoalescerClosed(t *testing.T) {
 	}
 }
 
-// tunableEnqueuer is a writer that can be tuned, as ledger.Writer is.
-type tunableEnqueuer struct {
-	gatedEnqueuer
-	kw kafka.Writer
-}
-
-func (t *tunableEnqueuer) Tune(fn func(*kafka.Writer)) { fn(&t.kw) }
-
-func TestCoalescerTunesTheBatchTimeout(t *testing.T) {
-	w := &tunableEnqueuer{kw: kafka.Writer{BatchTimeout: 2 * time.Millisecond}}
-	c := NewCoalescer(w, CoalescerOptions{})
-	defer c.Close()
-	if w.kw.BatchTimeout != time.Microsecond {
-		t.Fatalf("batch timeout %s, want 1µs: the Coalescer batches, the writer must send at once", w.kw.BatchTimeout)
-	}
-}
-
 // With room for two writes, a lone Append does not wait for a write
 // that is stuck (a slow partition); a third waits for one of them.
 func TestCoalescerWritesInParallelUpToMaxInFlight(t *testing.T) {

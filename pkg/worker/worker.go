@@ -310,13 +310,11 @@ func (w *Worker) Run(ctx context.Context) (Summary, error) {
 			}
 		}()
 	}
-	w.writer = ledger.NewWriter(w.conn, w.cfg.Topic)
 	// Each partition's recorder hands its outcomes over in batches, one
-	// write at a time, and waits for it: waiting out a batch timeout on
-	// top (kafka-go sends a partial batch only when it expires) would add
-	// that timeout to every job's latency and win nothing. Under load the
-	// batches grow by themselves while the previous write is in flight.
-	w.writer.TuneAppendTo(func(kw *kafka.Writer) { kw.BatchTimeout = time.Microsecond })
+	// write at a time, and waits for it; the writer sends each call at
+	// once. Under load the batches grow by themselves while the previous
+	// write is in flight.
+	w.writer = ledger.NewWriter(w.conn, w.cfg.Topic)
 	w.delays = delay.NewWriter(w.conn, w.cfg.Topic)
 	w.dlq = deadletter.NewWriter(w.conn, w.cfg.Topic)
 	defer func() {
