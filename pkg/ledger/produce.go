@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jobctl/jobctl/pkg/backoff"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
@@ -147,8 +148,8 @@ func (lp *leaderProducer) send(ctx context.Context, policy retryPolicy, first bo
 	failed := make(map[int32]error)
 	for attempt := 0; len(pending) > 0 && attempt < policy.attempts; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, policy.backoff(attempt)); err != nil {
-				return nil, err
+			if !backoff.Sleep(ctx, policy.backoff(attempt)) {
+				return nil, ctx.Err()
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -302,17 +303,6 @@ func groupByPartition(parts []int32) map[int32][]int32 {
 		byPart[p] = append(byPart[p], int32(i))
 	}
 	return byPart
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // recordBatch is one encoded batch of a partition's records: those of
