@@ -25,6 +25,11 @@ func (discardEnqueuer) Append(context.Context, ...job.Event) error { return nil 
 func BenchmarkPostJob(b *testing.B) {
 	st := &store{View: view.New(view.Options{})}
 	st.ready.Store(true)
+	benchmarkPostJob(b, st)
+}
+
+// benchmarkPostJob sends b.N POST /jobs to a server over st.
+func benchmarkPostJob(b *testing.B, st JobStore) {
 	srv := New(Options{Store: st, Enqueuer: discardEnqueuer{}, Metrics: metrics.New(), ListenAddr: "127.0.0.1:8080"})
 	h := srv.Handler()
 	const body = `{"type": "email", "payload": {"to": "someone@example.com", "subject": "hello"}}`

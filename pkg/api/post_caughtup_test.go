@@ -2,12 +2,9 @@ package api
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/jobctl/jobctl/pkg/metrics"
 	"github.com/jobctl/jobctl/pkg/view"
 )
 
@@ -69,19 +66,5 @@ func BenchmarkPostJobCaughtUp(b *testing.B) {
 	st.ready.Store(true)
 	cs := &caughtUpStore{store: st, done: make(chan struct{})}
 	close(cs.done)
-	srv := New(Options{Store: cs, Enqueuer: discardEnqueuer{}, Metrics: metrics.New(), ListenAddr: "127.0.0.1:8080"})
-	h := srv.Handler()
-	const body = `{"type": "email", "payload": {"to": "someone@example.com", "subject": "hello"}}`
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		req := httptest.NewRequest("POST", "http://127.0.0.1:8080/jobs", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.RemoteAddr = "127.0.0.1:50000"
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusAccepted {
-			b.Fatalf("POST /jobs: %d %s", w.Code, w.Body)
-		}
-	}
+	benchmarkPostJob(b, cs)
 }
