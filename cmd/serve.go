@@ -89,20 +89,17 @@ func newServeCmd(app *App) *cobra.Command {
 		Example: serveExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.MetricsAddr != "" {
-				if _, _, err := net.SplitHostPort(opts.MetricsAddr); err != nil {
-					return usageErrorf("--metrics-addr %q is not host:port", opts.MetricsAddr)
-				}
-			}
+			opts.MetricsAddr = app.Config().API.MetricsAddr
 			return runServe(cmd.Context(), app, opts)
 		},
 	}
 	addKeyFlag(cmd.Flags(), "api.addr", "addr", "")
-	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics and Go profiles at /debug/pprof/ on a second listener, as consume does (empty = off; use a loopback address)")
+	addKeyFlag(cmd.Flags(), "api.metrics_addr", "metrics-addr", "")
 	return cmd
 }
 
-// serveOptions are serve's flags that are one run's, not configuration.
+// serveOptions are what serve does beyond serving the API (jobctl dev
+// serves the API without them).
 type serveOptions struct {
 	// MetricsAddr, when set, is the listener of /metrics and /debug/pprof/.
 	MetricsAddr string

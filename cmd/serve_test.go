@@ -15,7 +15,7 @@ func TestServeBadMetricsAddrExit2(t *testing.T) {
 	if code != ExitUsage {
 		t.Fatalf("jobctl %s: exit %d, want %d\n%s", strings.Join(args, " "), code, ExitUsage, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "--metrics-addr") || !strings.Contains(errOut.String(), "nohostport") {
-		t.Errorf("the error should name --metrics-addr and the value:\n%s", errOut.String())
+	if !strings.Contains(errOut.String(), "api.metrics_addr") || !strings.Contains(errOut.String(), "nohostport") {
+		t.Errorf("the error should name api.metrics_addr and the value:\n%s", errOut.String())
 	}
 }

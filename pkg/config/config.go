@@ -133,6 +133,7 @@ type APIConfig struct {
 	MaxInflightBytes  int      `mapstructure:"max_inflight_bytes"`
 	MaxSSEClients     int      `mapstructure:"max_sse_clients"`
 	MaxClientRequests int      `mapstructure:"max_client_requests"`
+	MetricsAddr       string   `mapstructure:"metrics_addr"`
 }
 
 // KeyError says which key has a bad value and where the value came from.
@@ -229,9 +230,12 @@ func (c *Config) Validate(sourceOf func(key string) Source) error {
 	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
 		return fail("api.addr", "%q is not host:port", c.API.Addr)
 	}
-	if c.Consume.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.Consume.MetricsAddr); err != nil {
-			return fail("consume.metrics_addr", "%q is not host:port", c.Consume.MetricsAddr)
+	for key, addr := range map[string]string{"consume.metrics_addr": c.Consume.MetricsAddr, "api.metrics_addr": c.API.MetricsAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fail(key, "%q is not host:port", addr)
 		}
 	}
 	if _, err := ParseTypePolicies(c.Consume.TypePolicies); err != nil {

@@ -110,6 +110,7 @@ var Keys = []Key{
 	{Name: "api.max_inflight_bytes", Kind: KindInt, Default: 64 << 20, Usage: "request body bytes all requests in flight may hold; more get 503 (0 = no limit)"},
 	{Name: "api.max_sse_clients", Kind: KindInt, Default: 1000, Usage: "live event streams open at once; more get 503 (0 = no limit)"},
 	{Name: "api.max_client_requests", Kind: KindInt, Default: 32, Usage: "requests in flight per client address, event streams aside; more get 429 (0 = no limit)"},
+	{Name: "api.metrics_addr", Kind: KindString, Default: "", Usage: "serve Prometheus metrics at http://ADDR/metrics and Go profiles at /debug/pprof/ on a second listener of jobctl serve (empty = off; keep it on loopback)"},
 
 	{Name: "server.url", Kind: KindString, Default: "", Usage: "URL of a running 'jobctl serve' that read commands (jobs get/list, dlq list, schedule list/get) ask instead of reading the topic; an unreachable one is an error (empty = try api.addr, else read the topic)"},
 	{Name: "server.token", Kind: KindString, Default: "", Usage: "bearer token sent to server.url (the server's api.token; empty = api.token)", Secret: true},
